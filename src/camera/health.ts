@@ -1,0 +1,125 @@
+import { EventEmitter } from 'node:events';
+import { access, constants } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { ConnectivityReading, ConnectivitySource } from '../alexa/ports.ts';
+import { probeRtsp } from './rtsp-probe.ts';
+
+export interface CameraHealth {
+  value: 'OK' | 'UNREACHABLE';
+  /** Why it is unreachable, in words for the log and /readyz. */
+  reason?: string;
+  code?: string;
+  timeOfSample: Date;
+}
+
+export interface HealthTarget {
+  id: string;
+  /** Camera URL with credentials (never logged); `file:/abs/path` for clips. */
+  url: string;
+}
+
+export interface HealthMonitorOptions {
+  cameras: HealthTarget[];
+  intervalMs: number;
+  probeTimeoutMs?: number;
+  log: Logger;
+}
+
+export interface HealthMonitorEvents {
+  change: [cameraId: string, health: CameraHealth, previous: CameraHealth | undefined];
+}
+
+/** Is the camera there? An RTSP OPTIONS round trip, or the clip file existing. */
+export async function probeCamera(url: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Omit<CameraHealth, 'timeOfSample'>> {
+  if (url.startsWith('file:')) {
+    const path = url.slice('file:'.length);
+    try {
+      await access(path, constants.R_OK);
+      return { value: 'OK' };
+    } catch (err) {
+      return { value: 'UNREACHABLE', code: 'FILE_MISSING', reason: `cannot read ${path} (${(err as NodeJS.ErrnoException).code})` };
+    }
+  }
+  const result = await probeRtsp(url, options);
+  return result.reachable ? { value: 'OK' } : { value: 'UNREACHABLE', code: result.code, reason: result.reason };
+}
+
+/**
+ * Probes every camera now and every `intervalMs`, keeps the latest reading per camera and emits
+ * `change` when a camera's connectivity flips. Answers ReportState through ConnectivitySource.
+ */
+export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements ConnectivitySource {
+  readonly #targets: Map<string, HealthTarget>;
+  readonly #latest = new Map<string, CameraHealth>();
+  readonly #inFlight = new Map<string, Promise<CameraHealth>>();
+  readonly #abort = new AbortController();
+  readonly #options: HealthMonitorOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: HealthMonitorOptions) {
+    super();
+    this.#options = options;
+    this.#targets = new Map(options.cameras.map((camera) => [camera.id, camera]));
+  }
+
+  start(): void {
+    if (this.#timer || this.#closed) return;
+    this.#probeAll();
+    this.#timer = setInterval(() => this.#probeAll(), this.#options.intervalMs);
+  }
+
+  health(cameraId: string): CameraHealth | undefined {
+    return this.#latest.get(cameraId);
+  }
+
+  all(): Map<string, CameraHealth> {
+    return new Map(this.#latest);
+  }
+
+  async connectivity(cameraId: string): Promise<ConnectivityReading> {
+    const health = this.#latest.get(cameraId) ?? (await this.probe(cameraId));
+    return { value: health.value, timeOfSample: health.timeOfSample };
+  }
+
+  /** Probes one camera now; concurrent callers share one probe. */
+  probe(cameraId: string): Promise<CameraHealth> {
+    const target = this.#targets.get(cameraId);
+    if (!target) return Promise.reject(new Error(`unknown camera ${cameraId}`));
+    const running = this.#inFlight.get(cameraId);
+    if (running) return running;
+    const timeoutMs = this.#options.probeTimeoutMs ?? Math.min(5000, this.#options.intervalMs);
+    const probe = probeCamera(target.url, { timeoutMs, signal: this.#abort.signal })
+      .then((result) => this.#record(cameraId, { ...result, timeOfSample: new Date() }))
+      .finally(() => this.#inFlight.delete(cameraId));
+    this.#inFlight.set(cameraId, probe);
+    return probe;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#abort.abort();
+  }
+
+  #probeAll(): void {
+    for (const id of this.#targets.keys()) {
+      this.probe(id).catch((err: unknown) => this.#options.log.error({ err, cameraId: id }, 'health probe failed'));
+    }
+  }
+
+  #record(cameraId: string, health: CameraHealth): CameraHealth {
+    const previous = this.#latest.get(cameraId);
+    // A probe cut short by close() says nothing about the camera.
+    if (this.#closed) return previous ?? health;
+    this.#latest.set(cameraId, health);
+    if (previous?.value !== health.value) {
+      const log = this.#options.log.child({ cameraId });
+      if (health.value === 'OK') log.info('camera reachable');
+      else log.warn({ code: health.code, reason: health.reason }, 'camera unreachable');
+      this.emit('change', cameraId, health, previous);
+    }
+    return health;
+  }
+}

@@ -1,0 +1,174 @@
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { authorizationHeader, pickChallenge, splitCredentials } from './rtsp-auth.ts';
+
+/**
+ * A camera health probe. OPTIONS shows an RTSP server answers; DESCRIBE then checks the stream
+ * path and the credentials, because many cameras answer OPTIONS without asking for any.
+ */
+
+export type ProbeFailureCode = 'REFUSED' | 'TIMEOUT' | 'DNS' | 'NO_SUCH_STREAM' | 'AUTH_REQUIRED' | 'AUTH_REJECTED' | 'PROTOCOL' | 'NETWORK' | 'ABORTED';
+
+export type ProbeResult =
+  | { reachable: true; status: number }
+  | { reachable: false; code: ProbeFailureCode; reason: string; status?: number };
+
+export interface ProbeOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface RtspResponse {
+  status: number;
+  headers: Map<string, string[]>;
+}
+
+const DEFAULT_PORTS: Record<string, number> = { 'rtsp:': 554, 'rtsps:': 322 };
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+export async function probeRtsp(cameraUrl: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+  const { url, credentials } = splitCredentials(cameraUrl);
+  const target = new URL(url);
+  const port = Number(target.port) || DEFAULT_PORTS[target.protocol] || 554;
+  const connection = new RtspConnection(target.hostname, port, target.protocol === 'rtsps:', options);
+  try {
+    await connection.opened;
+    await connection.request('OPTIONS', url, {});
+    let response = await connection.request('DESCRIBE', url, { Accept: 'application/sdp' });
+    if (response.status === 401) {
+      const challenge = pickChallenge(response.headers.get('www-authenticate') ?? []);
+      if (!credentials) return { reachable: false, code: 'AUTH_REQUIRED', status: 401, reason: 'the camera asks for credentials: put user:password@ in its URL' };
+      if (!challenge) return { reachable: false, code: 'PROTOCOL', status: 401, reason: 'the camera answered 401 without a usable challenge' };
+      const authorization = authorizationHeader(challenge, credentials, { method: 'DESCRIBE', uri: url });
+      response = await connection.request('DESCRIBE', url, { Accept: 'application/sdp', Authorization: authorization });
+    }
+    if (response.status === 401 || response.status === 403) {
+      return { reachable: false, code: 'AUTH_REJECTED', status: response.status, reason: `the camera rejected the credentials (${response.status})` };
+    }
+    if (response.status === 404) {
+      return { reachable: false, code: 'NO_SUCH_STREAM', status: 404, reason: 'the camera has no stream at that path (404)' };
+    }
+    // Any other answer means the RTSP server is up and the stream is there or about to be.
+    return { reachable: true, status: response.status };
+  } catch (err) {
+    return failure(err, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  } finally {
+    connection.close();
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+function failure(err: unknown, timeoutMs: number): ProbeResult {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return { reachable: false, code: 'REFUSED', reason: 'connection refused: nothing listens on that port' };
+  if (code === 'ETIMEDOUT') return { reachable: false, code: 'TIMEOUT', reason: `no answer within ${timeoutMs} ms` };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reachable: false, code: 'DNS', reason: 'the camera host name does not resolve' };
+  if (code === 'ABORT_ERR') return { reachable: false, code: 'ABORTED', reason: 'probe cancelled' };
+  if (code === 'EPROTO_RTSP') return { reachable: false, code: 'PROTOCOL', reason: (err as Error).message };
+  return { reachable: false, code: 'NETWORK', reason: `${code ?? 'error'}: ${(err as Error).message}` };
+}
+
+function errorWithCode(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** One TCP (or TLS) connection carrying sequential RTSP requests, bounded by one deadline. */
+class RtspConnection {
+  readonly opened: Promise<void>;
+  readonly #socket: Socket;
+  readonly #timer: NodeJS.Timeout;
+  readonly #signal: AbortSignal | undefined;
+  #buffer = Buffer.alloc(0);
+  #cseq = 0;
+  #failure: Error | undefined;
+  #waiter: { resolve: (r: RtspResponse) => void; reject: (e: Error) => void } | undefined;
+  readonly #onAbort = () => this.#fail(errorWithCode('ABORT_ERR', 'aborted'));
+
+  constructor(host: string, port: number, secure: boolean, options: ProbeOptions) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Cameras serve RTSPS with self-signed certificates; the probe only asks "is it up?".
+    this.#socket = secure ? connectTls({ host, port, rejectUnauthorized: false }) : connectTcp({ host, port });
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.#socket.once(secure ? 'secureConnect' : 'connect', () => resolve());
+      this.#socket.once('error', reject);
+      this.#socket.once('close', () => reject(this.#failure ?? errorWithCode('ECONNRESET', 'connection closed')));
+    });
+    this.opened.catch(() => {}); // observed through request() or the caller's await
+    this.#timer = setTimeout(() => this.#fail(errorWithCode('ETIMEDOUT', 'timed out')), timeoutMs);
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (options.signal?.aborted) this.#onAbort();
+    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#socket.on('error', (err) => this.#fail(err));
+    this.#socket.on('close', () => this.#fail(errorWithCode('ECONNRESET', 'the camera closed the connection')));
+    this.#signal = options.signal;
+  }
+
+  request(method: string, uri: string, headers: Record<string, string>): Promise<RtspResponse> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    this.#cseq += 1;
+    const lines = [`${method} ${uri} RTSP/1.0`, `CSeq: ${this.#cseq}`, 'User-Agent: porchlight'];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      this.#drain();
+    });
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    if (this.#buffer.length > MAX_RESPONSE_BYTES) this.#fail(errorWithCode('EPROTO_RTSP', 'the camera sent an oversized answer'));
+    else this.#drain();
+  }
+
+  #drain(): void {
+    if (!this.#waiter) return;
+    const parsed = parseRtspResponse(this.#buffer);
+    if (parsed === 'incomplete') return;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (parsed === 'invalid') {
+      this.#fail(errorWithCode('EPROTO_RTSP', 'the server on that port does not speak RTSP'));
+      waiter.reject(this.#failure!);
+      return;
+    }
+    this.#buffer = this.#buffer.subarray(parsed.length);
+    waiter.resolve(parsed.response);
+  }
+
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    this.#waiter?.reject(this.#failure);
+    this.#waiter = undefined;
+    this.#socket.destroy();
+  }
+}
+
+/** Parses one RTSP response (status line, headers, Content-Length body) from the front of `buffer`. */
+export function parseRtspResponse(buffer: Buffer): { response: RtspResponse; length: number } | 'incomplete' | 'invalid' {
+  const end = buffer.indexOf('\r\n\r\n');
+  if (end < 0) {
+    return buffer.length >= 9 && !buffer.subarray(0, 9).toString('latin1').startsWith('RTSP/') ? 'invalid' : 'incomplete';
+  }
+  const [statusLine, ...headerLines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
+  const status = /^RTSP\/\d\.\d (\d{3})/.exec(statusLine ?? '');
+  if (!status) return 'invalid';
+  const headers = new Map<string, string[]>();
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  const bodyLength = Number(headers.get('content-length')?.[0] ?? 0) || 0;
+  const length = end + 4 + bodyLength;
+  if (buffer.length < length) return 'incomplete';
+  return { response: { status: Number(status[1]), headers }, length };
+}
