@@ -1,0 +1,233 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  buildFfmpegArgs, FfmpegArgsError, redactArgs, redactSecrets, videoPlan,
+  type FfmpegInput,
+} from '../../src/camera/ffmpeg-args.ts';
+
+const VIDEO = { port: 40002, payloadType: 96, ssrc: 0x11111111 };
+const AUDIO = { port: 40004, payloadType: 111, ssrc: 0xdeadbeef };
+const RTSP = 'rtsp://admin:s3cret@192.168.1.20:554/stream1';
+
+function input(overrides: Partial<FfmpegInput> = {}): FfmpegInput {
+  return { url: RTSP, transcode: 'auto', videoRtp: VIDEO, audioRtp: AUDIO, ...overrides };
+}
+
+/** The value after a flag, or undefined; asserts the flag appears at most once. */
+function flag(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  assert.equal(args.indexOf(name, at + 1), -1, `${name} appears twice`);
+  return args[at + 1];
+}
+
+function teeSlaves(args: string[]): string[] {
+  assert.equal(flag(args, '-f'), 'tee');
+  return (args.at(-1) ?? '').split('|');
+}
+
+describe('buildFfmpegArgs: video plan', () => {
+  const cases: Array<{ name: string; input: Partial<FfmpegInput>; mode: 'copy' | 'transcode'; reason: RegExp }> = [
+    { name: 'rtsp h264 720p copies', input: { video: { codec: 'h264', width: 1280, height: 720 } }, mode: 'copy', reason: /within size/ },
+    { name: 'rtsp h264 1920 wide transcodes', input: { video: { codec: 'h264', width: 1920, height: 1080 } }, mode: 'transcode', reason: /1920x1080/ },
+    { name: 'portrait 1080x1920 transcodes', input: { video: { codec: 'h264', width: 1080, height: 1920 } }, mode: 'transcode', reason: /larger/ },
+    { name: 'High profile copies for Echo', input: { video: { codec: 'h264', profile: 'High', width: 1280, height: 720 } }, mode: 'copy', reason: /H\.264/ },
+    { name: 'High profile transcodes for browsers', input: { video: { codec: 'h264', profile: 'High', width: 1280, height: 720 }, transcodeHighProfile: true }, mode: 'transcode', reason: /browsers/ },
+    { name: 'Main profile copies for browsers', input: { video: { codec: 'h264', profile: 'Main' }, transcodeHighProfile: true }, mode: 'copy', reason: /H\.264/ },
+    { name: 'hevc transcodes under auto', input: { video: { codec: 'hevc', width: 1280, height: 720 } }, mode: 'transcode', reason: /hevc/ },
+    { name: 'unknown codec copies', input: {}, mode: 'copy', reason: /unknown/ },
+    { name: 'always transcodes h264 720p', input: { transcode: 'always', video: { codec: 'h264', width: 640, height: 360 } }, mode: 'transcode', reason: /always/ },
+    { name: 'never copies 1920 h264', input: { transcode: 'never', video: { codec: 'h264', width: 1920, height: 1080 } }, mode: 'copy', reason: /never/ },
+    { name: 'codec name is case-insensitive', input: { video: { codec: 'H264' } }, mode: 'copy', reason: /H\.264/ },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = videoPlan(input(c.input));
+      assert.equal(plan.mode, c.mode);
+      assert.match(plan.reason, c.reason);
+      const args = buildFfmpegArgs(input(c.input));
+      if (c.mode === 'copy') {
+        assert.equal(flag(args, '-c:v'), 'copy');
+        // RTSP: SPS/PPS from the SDP before every IDR
+        assert.equal(flag(args, '-bsf:v'), 'dump_extra=freq=keyframe');
+      } else {
+        assert.equal(flag(args, '-c:v'), 'libx264');
+        assert.equal(flag(args, '-preset'), 'ultrafast');
+        assert.equal(flag(args, '-tune'), 'zerolatency');
+        assert.equal(flag(args, '-profile:v'), 'baseline');
+        assert.equal(flag(args, '-pix_fmt'), 'yuv420p');
+        assert.equal(flag(args, '-bf'), '0');
+        assert.equal(flag(args, '-fps_mode'), 'passthrough');
+        assert.equal(flag(args, '-force_key_frames'), 'expr:gte(t,n_forced*2)');
+        assert.match(flag(args, '-vf') ?? '', /^scale='min\(1280,iw\)':'min\(720,ih\)':force_original_aspect_ratio=decrease:force_divisible_by=2,/);
+        assert.equal(flag(args, '-bsf:v'), undefined);
+      }
+    });
+  }
+
+  it('transcode never with a non-H.264 source throws TRANSCODE_REQUIRED', () => {
+    for (const codec of ['hevc', 'mjpeg', 'h265']) {
+      assert.throws(
+        () => buildFfmpegArgs(input({ transcode: 'never', video: { codec } })),
+        (err: unknown) => err instanceof FfmpegArgsError && err.code === 'TRANSCODE_REQUIRED' && err.message.includes(codec),
+      );
+    }
+  });
+});
+
+describe('buildFfmpegArgs: input', () => {
+  it('rtsp: TCP, timeout in microseconds, fast probing, URL as given', () => {
+    const args = buildFfmpegArgs(input({ timeoutMs: 3000, analyzeDurationMs: 300, probeSizeBytes: 100_000 }));
+    assert.deepEqual(args.slice(0, 5), ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info']);
+    assert.equal(flag(args, '-rtsp_transport'), 'tcp');
+    assert.equal(flag(args, '-timeout'), '3000000');
+    assert.equal(flag(args, '-stimeout'), undefined);
+    assert.equal(flag(args, '-fflags'), undefined); // see ffmpeg-args.ts: nobuffer drops the first IDR
+    assert.equal(flag(args, '-analyzeduration'), '300000');
+    assert.equal(flag(args, '-probesize'), '100000');
+    assert.equal(flag(args, '-i'), RTSP);
+    assert.equal(args.indexOf('-re'), -1);
+    assert.equal(args.indexOf('-stream_loop'), -1);
+    // input options come before -i
+    assert.ok(args.indexOf('-timeout') < args.indexOf('-i'));
+    assert.ok(args.indexOf('-probesize') < args.indexOf('-i'));
+  });
+
+  it('rtsps is RTSP too; defaults are 5 s and 0.5 s', () => {
+    const args = buildFfmpegArgs(input({ url: 'rtsps://cam.local:322/live' }));
+    assert.equal(flag(args, '-rtsp_transport'), 'tcp');
+    assert.equal(flag(args, '-timeout'), '5000000');
+    assert.equal(flag(args, '-analyzeduration'), '500000');
+  });
+
+  it('ffmpeg 4.x gets -stimeout and -vsync; 5.0 keeps -timeout but lacks -fps_mode', () => {
+    const old = buildFfmpegArgs(input({ ffmpegVersion: { major: 4, minor: 4 }, transcode: 'always' }));
+    assert.equal(flag(old, '-stimeout'), '5000000');
+    assert.equal(flag(old, '-timeout'), undefined);
+    assert.equal(flag(old, '-vsync'), 'passthrough');
+    const five = buildFfmpegArgs(input({ ffmpegVersion: { major: 5, minor: 0 }, transcode: 'always' }));
+    assert.equal(flag(five, '-timeout'), '5000000');
+    assert.equal(flag(five, '-vsync'), 'passthrough');
+    const six = buildFfmpegArgs(input({ ffmpegVersion: { major: 6, minor: 0 }, transcode: 'always' }));
+    assert.equal(flag(six, '-fps_mode'), 'passthrough');
+  });
+
+  it('file: loops forever at real time, copies without a bitstream filter', () => {
+    const args = buildFfmpegArgs(input({ url: 'file:media/demo.mp4' }));
+    const i = args.indexOf('-i');
+    assert.deepEqual(args.slice(i - 7, i + 2), [
+      '-re', '-stream_loop', '-1', '-analyzeduration', '500000', '-probesize', '500000',
+      '-i', 'file:media/demo.mp4',
+    ]);
+    assert.equal(flag(args, '-stream_loop'), '-1');
+    assert.equal(flag(args, '-i'), 'file:media/demo.mp4');
+    assert.equal(flag(args, '-rtsp_transport'), undefined);
+    assert.equal(flag(args, '-timeout'), undefined);
+    assert.equal(flag(args, '-c:v'), 'copy');
+    assert.equal(flag(args, '-bsf:v'), undefined); // dump_extra breaks avcC; mp4toannexb breaks looping
+  });
+
+  it('rejects other URL schemes without echoing the password', () => {
+    for (const url of ['http://u:pw@cam/video', 'udp://0.0.0.0:1234', '/abs/path.mp4', 'rtsp://', 'file:']) {
+      assert.throws(() => buildFfmpegArgs(input({ url })), (err: unknown) => {
+        assert.ok(err instanceof FfmpegArgsError);
+        assert.equal(err.code, 'UNSUPPORTED_URL');
+        assert.ok(!err.message.includes(':pw@'));
+        return true;
+      });
+    }
+  });
+});
+
+describe('buildFfmpegArgs: outputs', () => {
+  it('places ports, SSRCs (signed 32-bit) and PTs in the tee slaves', () => {
+    const args = buildFfmpegArgs(input());
+    assert.deepEqual(teeSlaves(args), [
+      '[select=v:f=rtp:payload_type=96:ssrc=286331153:rtpflags=skip_rtcp]rtp://127.0.0.1:40002?pkt_size=1200',
+      '[select=a:f=rtp:payload_type=111:ssrc=-559038737:rtpflags=skip_rtcp:onfail=ignore]rtp://127.0.0.1:40004?pkt_size=1200',
+    ]);
+    assert.deepEqual(args.filter((a, n) => args[n - 1] === '-map'), ['0:v:0', '0:a:0?']);
+    assert.equal(args.at(-3), '-f');
+  });
+
+  const audioCases: Array<{ name: string; audio: FfmpegInput['audio']; codec: string | undefined }> = [
+    { name: 'unknown audio', audio: undefined, codec: 'libopus' },
+    { name: 'pcm_mulaw', audio: { present: true, codec: 'pcm_mulaw' }, codec: 'libopus' },
+    { name: 'pcm_alaw', audio: { present: true, codec: 'pcm_alaw' }, codec: 'libopus' },
+    { name: 'aac', audio: { present: true, codec: 'aac' }, codec: 'libopus' },
+    { name: 'adpcm_g726', audio: { present: true, codec: 'adpcm_g726' }, codec: 'libopus' },
+    { name: 'present, codec unknown', audio: { present: true }, codec: 'libopus' },
+    { name: 'opus is copied', audio: { present: true, codec: 'opus' }, codec: 'copy' },
+    { name: 'known absent', audio: { present: false }, codec: undefined },
+  ];
+  for (const c of audioCases) {
+    it(`audio: ${c.name}`, () => {
+      const args = buildFfmpegArgs(input({ audio: c.audio }));
+      assert.equal(flag(args, '-c:a'), c.codec);
+      if (c.codec === 'libopus') {
+        assert.equal(flag(args, '-ar'), '48000');
+        assert.equal(flag(args, '-ac'), '1');
+        assert.equal(flag(args, '-b:a'), '32k');
+      }
+      if (c.codec === undefined) {
+        assert.ok(args.includes('-an'));
+        assert.ok(!args.includes('0:a:0?'));
+        assert.equal(teeSlaves(args).length, 1);
+      } else {
+        assert.ok(!args.includes('-an'));
+        assert.equal(teeSlaves(args).length, 2);
+      }
+    });
+  }
+
+  it('no audioRtp: video only', () => {
+    const args = buildFfmpegArgs(input({ audioRtp: undefined, audio: { present: true, codec: 'aac' } }));
+    assert.ok(args.includes('-an'));
+    assert.deepEqual(teeSlaves(args), ['[select=v:f=rtp:payload_type=96:ssrc=286331153:rtpflags=skip_rtcp]rtp://127.0.0.1:40002?pkt_size=1200']);
+  });
+
+  const invalid: Array<[string, Partial<FfmpegInput>]> = [
+    ['port 0', { videoRtp: { ...VIDEO, port: 0 } }],
+    ['port 70000', { audioRtp: { ...AUDIO, port: 70000 } }],
+    ['PT 128', { videoRtp: { ...VIDEO, payloadType: 128 } }],
+    ['SSRC 0', { videoRtp: { ...VIDEO, ssrc: 0 } }],
+    ['SSRC 2^32', { audioRtp: { ...AUDIO, ssrc: 2 ** 32 } }],
+    ['same port', { audioRtp: { ...AUDIO, port: VIDEO.port } }],
+    ['same SSRC', { audioRtp: { ...AUDIO, ssrc: VIDEO.ssrc } }],
+    ['negative timeout', { timeoutMs: -1 }],
+    ['NaN probesize', { probeSizeBytes: Number.NaN }],
+  ];
+  for (const [name, overrides] of invalid) {
+    it(`rejects ${name}`, () => {
+      assert.throws(() => buildFfmpegArgs(input(overrides)), (err: unknown) => err instanceof FfmpegArgsError && err.code === 'INVALID_OPTION');
+    });
+  }
+});
+
+describe('redactArgs / redactSecrets', () => {
+  it('replaces the URL password, leaves the rest and the original alone', () => {
+    const args = buildFfmpegArgs(input());
+    const redacted = redactArgs(args);
+    assert.equal(flag(redacted, '-i'), 'rtsp://admin:***@192.168.1.20:554/stream1');
+    assert.equal(flag(args, '-i'), RTSP);
+    assert.equal(redacted.length, args.length);
+    assert.ok(!redacted.join(' ').includes('s3cret'));
+  });
+
+  const cases: Array<[string, string]> = [
+    ['rtsp://admin:s3cret@10.0.0.2/live', 'rtsp://admin:***@10.0.0.2/live'],
+    ['rtsp://admin:p@ss@w0rd@10.0.0.2:554/x', 'rtsp://admin:***@10.0.0.2:554/x'],
+    ['rtsps://u:pw@cam', 'rtsps://u:***@cam'],
+    ['rtsp://admin@10.0.0.2/live', 'rtsp://admin@10.0.0.2/live'],
+    ['rtsp://10.0.0.2/cam/realmonitor?channel=1&user=admin&password=hunter2', 'rtsp://10.0.0.2/cam/realmonitor?channel=1&user=admin&password=***'],
+    ['rtsp://10.0.0.2/h264Preview_01_main?token=abc123&x=1', 'rtsp://10.0.0.2/h264Preview_01_main?token=***&x=1'],
+    ["[error] rtsp://admin:secret@127.0.0.1:18554/stream1: Server returned 401 Unauthorized", '[error] rtsp://admin:***@127.0.0.1:18554/stream1: Server returned 401 Unauthorized'],
+    ["Input #0, rtsp, from 'rtsp://a:b@h/s':", "Input #0, rtsp, from 'rtsp://a:***@h/s':"],
+    ['rtsp://a:b@h:554: Connection refused', 'rtsp://a:***@h:554: Connection refused'],
+    ['file:media/demo.mp4', 'file:media/demo.mp4'],
+    ['rtp://127.0.0.1:40002?pkt_size=1200', 'rtp://127.0.0.1:40002?pkt_size=1200'],
+  ];
+  for (const [from, to] of cases) {
+    it(from, () => assert.equal(redactSecrets(from), to));
+  }
+});
