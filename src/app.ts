@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AlexaDispatcher } from './alexa/dispatcher.ts';
+import { discoverHandler } from './alexa/discovery.ts';
+import type { CameraDirectory, CameraEndpoint } from './alexa/ports.ts';
+import { reportStateHandler } from './alexa/report-state.ts';
+import { HealthMonitor } from './camera/health.ts';
+import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
+import { PACKAGE_ROOT } from './config/load.ts';
+import type { CameraConfig, Config } from './config/schema.ts';
+import type { ReadinessReport } from './http/health-routes.ts';
+import { buildHttpServer } from './http/server.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+interface FfmpegStatus {
+  path?: string;
+  source?: string;
+  version?: string;
+  error?: string;
+}
+
+/** The configured cameras as Alexa endpoints. */
+class ConfiguredCameras implements CameraDirectory {
+  readonly #cameras: Map<string, CameraConfig>;
+  constructor(cameras: CameraConfig[]) {
+    this.#cameras = new Map(cameras.map((camera) => [camera.id, camera]));
+  }
+  has(id: string): boolean {
+    return this.#cameras.has(id);
+  }
+  list(): CameraEndpoint[] {
+    return [...this.#cameras.values()].map((camera) => ({
+      id: camera.id,
+      name: camera.name,
+      kind: camera.kind,
+      // Talkback is not built yet: no camera can take the Echo's audio.
+      fullDuplexAudio: false,
+      ...(camera.manufacturer && { manufacturer: camera.manufacturer }),
+      ...(camera.model && { model: camera.model }),
+    }));
+  }
+}
+
+/**
+ * The composition root: builds every service from the configuration, wires them together,
+ * and closes them in reverse order. Nothing here is global; tests build as many as they like.
+ */
+export class App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly http: FastifyInstance;
+  readonly health: HealthMonitor;
+  readonly dispatcher: AlexaDispatcher;
+  #ffmpeg: FfmpegStatus = {};
+  #listening = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: Config, log: Logger) {
+    this.config = config;
+    this.log = log;
+    const cameras = new ConfiguredCameras(config.cameras);
+    this.health = new HealthMonitor({
+      cameras: config.cameras.map(({ id, url }) => ({ id, url })),
+      intervalMs: config.healthIntervalSec * 1000,
+      log: log.child({ component: 'health' }),
+    });
+    this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })
+      .register('Alexa.Discovery', 'Discover', discoverHandler(cameras, VERSION), { endpoint: false })
+      .register('Alexa', 'ReportState', reportStateHandler(this.health), { endpoint: true });
+    this.http = buildHttpServer({
+      log,
+      proxySecret: config.server.proxySecret,
+      dispatch: (directive) => this.dispatcher.dispatch(directive),
+      readiness: () => this.readiness(),
+      ...(config.server.tls && { tls: config.server.tls }),
+    });
+  }
+
+  /** Starts probes and the HTTP listener; resolves with the address it listens on. */
+  async start(): Promise<string> {
+    this.#ffmpeg = await findFfmpeg();
+    if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
+    else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
+    this.health.start();
+    const address = await this.http.listen({ host: this.config.server.host, port: this.config.server.port });
+    this.#listening = true;
+    return address;
+  }
+
+  readiness(): ReadinessReport {
+    const cameras = Object.fromEntries(
+      this.config.cameras.map(({ id }) => {
+        const health = this.health.health(id);
+        return [id, { connectivity: health?.value ?? 'UNKNOWN', ...(health?.reason && { reason: health.reason }) }];
+      }),
+    );
+    const checks: ReadinessReport['checks'] = {
+      config: { ok: true, source: this.config.source, cameras: this.config.cameras.length },
+      ffmpeg: { ok: !this.#ffmpeg.error && this.#ffmpeg.path !== undefined, ...this.#ffmpeg },
+      listening: { ok: this.#listening },
+      // Informational: a camera being down does not make the bridge unready.
+      cameras: { ok: true, ...cameras },
+    };
+    return { ready: Object.values(checks).every((check) => check.ok), checks };
+  }
+
+  /** Idempotent: stops accepting requests, then stops the services it built. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#listening = false;
+      await this.http.close();
+      this.health.close();
+    })();
+    return this.#closing;
+  }
+}
+
+async function findFfmpeg(): Promise<FfmpegStatus> {
+  const found = await resolveFfmpegPath();
+  if (!found) return { error: 'no ffmpeg: install it (apt install ffmpeg) or set FFMPEG_PATH' };
+  try {
+    return { path: found.path, source: found.source, version: await ffmpegVersion(found.path) };
+  } catch (err) {
+    return { path: found.path, source: found.source, error: `ffmpeg at ${found.path} does not run: ${(err as Error).message}` };
+  }
+}

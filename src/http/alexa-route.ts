@@ -1,0 +1,57 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
+import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.ts';
+
+export const ALEXA_BODY_LIMIT = 64 * 1024;
+
+export interface AlexaRouteOptions {
+  proxySecret: string;
+  dispatch: (directive: unknown) => Promise<AlexaEvent>;
+  nowSec?: () => number;
+}
+
+/**
+ * POST /alexa: the Lambda proxy's signed directive → the Alexa event to return. Checks in order:
+ * size (413), signature (401, before anything else looks at the body), JSON (400). Past those,
+ * every answer is HTTP 200 with a valid Alexa message.
+ */
+export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: FastifyInstance, options) => {
+  const replays = new ReplayGuard();
+  const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
+
+  // The signature covers the raw bytes, so this route takes every body unparsed.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ALEXA_BODY_LIMIT }, (_request, body, done) => done(null, body));
+
+  app.post('/alexa', { bodyLimit: ALEXA_BODY_LIMIT }, async (request, reply) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const now = nowSec();
+    const check = verifySignature(
+      options.proxySecret,
+      { timestamp: header(request.headers[TIMESTAMP_HEADER]), signature: header(request.headers[SIGNATURE_HEADER]), body },
+      now,
+    );
+    if (!check.ok || !replays.accept(check.mac, check.timestamp, now)) {
+      const reason = check.ok ? 'replay' : check.reason;
+      request.log.warn({ reason }, 'refused an unsigned or badly signed /alexa request');
+      return reply.code(401).send({ error: 'unauthorized', reason });
+    }
+    let directive: unknown;
+    try {
+      directive = JSON.parse(body.toString('utf8'));
+    } catch {
+      return reply.code(400).send({ error: 'bad_request', reason: 'the body is not JSON' });
+    }
+    try {
+      return await options.dispatch(directive);
+    } catch (err) {
+      // The dispatcher answers its own failures; this is the last line that keeps the 200 promise.
+      request.log.error({ err }, 'dispatch failed');
+      return buildErrorResponse(crypto.randomUUID(), salvageReplyTo(directive), new AlexaError('INTERNAL_ERROR', 'porchlight failed to handle this directive'));
+    }
+  });
+};
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AlexaEvent } from '../alexa/messages.ts';
+import { alexaRoute } from './alexa-route.ts';
+import { healthRoutes, type ReadinessReport } from './health-routes.ts';
+
+export interface HttpServerOptions {
+  log: Logger;
+  proxySecret: string;
+  dispatch: (directive: unknown) => Promise<AlexaEvent>;
+  readiness: () => ReadinessReport;
+  tls?: { cert: string; key: string };
+}
+
+/**
+ * Composes the HTTP surface; listening is the caller's business. Plugins are registered
+ * explicitly, each owning its routes; errors are shaped in one place.
+ */
+export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
+  const common = {
+    loggerInstance: options.log,
+    // Per-request lines go out at debug from the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    // The bridge usually sits behind a reverse proxy in a home network.
+    trustProxy: true,
+  };
+  // With a certificate: HTTPS with HTTP/2, HTTP/1.1 still accepted on the same port.
+  const app = (
+    options.tls
+      ? Fastify({ ...common, http2: true, https: { allowHTTP1: true, cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } })
+      : Fastify(common)
+  ) as unknown as FastifyInstance;
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: error.code, status }, error.message);
+    const reason = status === 413 ? 'the body is larger than 64 KiB' : status >= 500 ? 'internal error' : error.message;
+    return reply.code(status).send({ error: error.code ?? 'error', reason });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
+  });
+
+  app.register(healthRoutes, { readiness: options.readiness });
+  app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
+  return app;
+}
