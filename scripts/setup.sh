@@ -36,6 +36,9 @@ if ! scripts/node.sh -e '' 2>/dev/null; then
   [ -x "$root/.node/node_modules/node/bin/node" ] || { echo "setup: Node.js 24 install failed" >&2; exit 1; }
 fi
 echo "setup: node $(scripts/node.sh --version)"
+# npm itself then runs on that Node too (no engine warnings from an older one).
+node_dir="$(dirname "$(scripts/node.sh -p process.execPath)")"
+export PATH="$node_dir:$PATH"
 
 # Dependencies exactly as locked. ffmpeg-static is optional: its binary download fails on closed
 # networks and npm then skips it; Debian's ffmpeg (above) is used instead.
