@@ -38,7 +38,8 @@ export type FfmpegFailureCode =
   | 'TIMEOUT' // connected or connecting, then silence
   | 'SERVER_ERROR' // the camera answered 5xx
   | 'ENCODER_MISSING' // this ffmpeg build lacks libx264 / libopus
-  | 'MEDIA_ERROR'; // the stream itself: bad data, no video, unusable codec parameters
+  | 'MEDIA_ERROR' // the stream itself: bad data, no video, unusable codec parameters
+  | 'SPAWN_FAILED'; // ffmpeg itself could not be started (set by ffmpeg-process.ts, not a rule)
 
 export interface FfmpegFailure {
   code: FfmpegFailureCode;
@@ -73,7 +74,7 @@ const RULES: readonly Rule[] = [
 
 /** When several lines match, the most telling cause wins: an earlier code beats a later one. */
 const PRIORITY: readonly FfmpegFailureCode[] = [
-  'AUTH_FAILED', 'NOT_FOUND', 'CONNECTION_REFUSED', 'HOST_UNREACHABLE', 'TIMEOUT', 'SERVER_ERROR', 'ENCODER_MISSING', 'MEDIA_ERROR',
+  'SPAWN_FAILED', 'AUTH_FAILED', 'NOT_FOUND', 'CONNECTION_REFUSED', 'HOST_UNREACHABLE', 'TIMEOUT', 'SERVER_ERROR', 'ENCODER_MISSING', 'MEDIA_ERROR',
 ];
 
 const LEVELS = 'quiet|panic|fatal|error|warning|info|verbose|debug|trace';
