@@ -1,0 +1,332 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { buildFfmpegArgs, FfmpegArgsError, videoPlan, type TranscodeMode, type VideoPlan, type VideoSourceInfo } from './ffmpeg-args.ts';
+import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
+import { startsKeyframe } from './h264.ts';
+import { KeyframeCache } from './keyframe-cache.ts';
+import { parseRtpHeader, rtpPayload } from './rtp.ts';
+import { RtpIntake } from './rtp-intake.ts';
+import type { MediaPacket, StreamViewer } from './viewer.ts';
+
+export interface CameraStreamOptions {
+  id: string;
+  /** With credentials; handed to ffmpeg only, never logged. */
+  url: string;
+  transcode: TranscodeMode;
+  /** Keep ffmpeg running with no viewer, so the first viewer starts from the keyframe cache. */
+  preload: boolean;
+  lingerMs: number;
+  ffmpegPath: string;
+  log: Logger;
+  restartInitialMs?: number;
+  restartMaxMs?: number;
+  /** No video for this long while running: ffmpeg is stuck (it can take 3× its -timeout). */
+  stallTimeoutMs?: number;
+}
+
+export type CameraStreamState = 'idle' | 'starting' | 'streaming' | 'restarting' | 'failed' | 'closed';
+
+export interface StreamFailure {
+  code: string;
+  message: string;
+}
+
+export interface CameraStreamEvents {
+  state: [state: CameraStreamState];
+  /** ffmpeg ended or stalled without being asked to; a restart follows unless it cannot help. */
+  failure: [failure: StreamFailure];
+  closed: [];
+}
+
+export interface CameraStreamStatus {
+  state: CameraStreamState;
+  viewers: number;
+  restarts: number;
+  plan?: VideoPlan;
+  source?: VideoSourceInfo;
+  lastFailure?: StreamFailure;
+  packets: { video: number; audio: number };
+  /** The running ffmpeg's pid. */
+  pid?: number;
+  /** How long ago the cached keyframe arrived: a new viewer starts from it. */
+  keyframeAgeMs?: number;
+}
+
+const VIDEO_PT = 96;
+const AUDIO_PT = 111;
+const VIDEO_SSRC = 0x5eed0001;
+const AUDIO_SSRC = 0x5eed0002;
+/** A run this long counts as healthy: the next failure starts the backoff from the beginning. */
+const STABLE_RUN_MS = 30_000;
+
+/**
+ * One camera's media: a single ffmpeg pulling the camera, its RTP fanned out to every viewer.
+ * Started by the first viewer (or at once with preload), stopped `lingerMs` after the last leaves,
+ * restarted with backoff when ffmpeg dies, keeping its viewers throughout.
+ */
+export class CameraStream extends EventEmitter<CameraStreamEvents> {
+  readonly id: string;
+  readonly #options: CameraStreamOptions;
+  readonly #log: Logger;
+  readonly #viewers = new Map<string, StreamViewer>();
+  readonly #cache = new KeyframeCache();
+  #state: CameraStreamState = 'idle';
+  #intake: RtpIntake | undefined;
+  #process: FfmpegProcess | undefined;
+  #plan: VideoPlan | undefined;
+  #source: VideoSourceInfo | undefined;
+  #lastFailure: StreamFailure | undefined;
+  #restarts = 0;
+  #backoffMs: number;
+  #runStartedAt = 0;
+  #lastVideoAt = 0;
+  #packets = { video: 0, audio: 0 };
+  /** Set on restart: the first packet of the new run tells viewers their RTP is about to jump. */
+  #sourceJumped = false;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #starting: Promise<void> | undefined;
+
+  constructor(options: CameraStreamOptions) {
+    super();
+    this.id = options.id;
+    this.#options = options;
+    this.#log = options.log;
+    this.#backoffMs = options.restartInitialMs ?? 1000;
+    if (options.preload) this.#ensureRunning();
+  }
+
+  get state(): CameraStreamState {
+    return this.#state;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  status(): CameraStreamStatus {
+    return {
+      state: this.#state,
+      viewers: this.#viewers.size,
+      restarts: this.#restarts,
+      packets: { ...this.#packets },
+      ...(this.#plan && { plan: this.#plan }),
+      ...(this.#source && { source: this.#source }),
+      ...(this.#lastFailure && { lastFailure: this.#lastFailure }),
+      ...(this.#process?.pid !== undefined && { pid: this.#process.pid }),
+      ...(this.#cache.hasKeyframe && { keyframeAgeMs: this.#cache.keyframeAgeMs() }),
+    };
+  }
+
+  addViewer(viewer: StreamViewer): void {
+    if (this.#state === 'closed') throw new Error(`camera stream ${this.id} is closed`);
+    this.#viewers.set(viewer.id, viewer);
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#ensureRunning();
+  }
+
+  /** The viewer's transport is up: send it the cached keyframe and what followed, then live. */
+  viewerReady(viewerId: string): void {
+    const viewer = this.#viewers.get(viewerId);
+    // An overflowed cache lacks part of its GOP: the viewer would see a smear, so it waits for
+    // the camera's next keyframe instead.
+    if (!viewer?.ready || this.#cache.overflowed) return;
+    for (const data of this.#cache.snapshot()) {
+      const header = parseRtpHeader(data);
+      if (header) viewer.deliver({ kind: 'video', data, header, keyframe: false });
+    }
+  }
+
+  removeViewer(viewerId: string): void {
+    if (!this.#viewers.delete(viewerId) || this.#viewers.size > 0 || this.#options.preload || this.#state === 'closed') return;
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      if (this.#viewers.size === 0) void this.#stop('idle');
+    }, this.#options.lingerMs);
+  }
+
+  /** Idempotent: stops ffmpeg, closes the sockets, forgets the viewers. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const stopped = this.#stop('closed');
+    this.#viewers.clear();
+    await this.#starting?.catch(() => {});
+    // A start that was opening the sockets may have spawned ffmpeg after #stop: stop that too.
+    await Promise.all([stopped, this.#process?.close()]);
+    this.#process = undefined;
+    this.#intake?.close();
+    this.#intake = undefined;
+    this.emit('closed');
+  }
+
+  #setState(state: CameraStreamState): void {
+    if (this.#state === state || this.#state === 'closed') return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  #ensureRunning(): void {
+    if (this.#process || this.#restartTimer || this.#starting || this.#state === 'closed') return;
+    this.#starting = this.#start()
+      .catch((err: unknown) => this.#fail({ code: 'START_FAILED', message: (err as Error).message }, false))
+      .finally(() => (this.#starting = undefined));
+  }
+
+  async #start(): Promise<void> {
+    this.#setState('starting');
+    this.#intake ??= await this.#openIntake();
+    if (this.#state === 'closed' || this.#state === 'idle') return;
+    let args: string[];
+    try {
+      this.#plan = videoPlan({ transcode: this.#options.transcode, ...(this.#source && { video: this.#source }) });
+      args = buildFfmpegArgs({
+        url: this.#options.url,
+        transcode: this.#options.transcode,
+        ...(this.#source && { video: this.#source }),
+        videoRtp: { port: this.#intake.videoPort, payloadType: VIDEO_PT, ssrc: VIDEO_SSRC },
+        audioRtp: { port: this.#intake.audioPort, payloadType: AUDIO_PT, ssrc: AUDIO_SSRC },
+      });
+    } catch (err) {
+      if (err instanceof FfmpegArgsError) return this.#fail({ code: err.code, message: err.message }, false);
+      throw err;
+    }
+    const process = new FfmpegProcess({ ffmpegPath: this.#options.ffmpegPath, args, log: this.#log });
+    this.#process = process;
+    process.on('streams', ({ video }) => this.#onSourceKnown(video));
+    process.once('exit', (exit) => this.#onExit(process, exit));
+    this.#runStartedAt = Date.now();
+    this.#lastVideoAt = this.#runStartedAt;
+    this.#log.info({ plan: this.#plan.mode, reason: this.#plan.reason }, 'starting ffmpeg');
+    process.start();
+    this.#startWatchdog();
+  }
+
+  async #openIntake(): Promise<RtpIntake> {
+    const intake = await RtpIntake.open();
+    intake.on('packet', (kind, data) => this.#onPacket(kind, data));
+    return intake;
+  }
+
+  #onPacket(kind: 'video' | 'audio', data: Buffer): void {
+    const header = parseRtpHeader(data);
+    if (!header || !this.#process) return;
+    const keyframe = kind === 'video' && startsKeyframe(rtpPayload(data, header));
+    this.#packets[kind] += 1;
+    if (kind === 'video') {
+      this.#lastVideoAt = Date.now();
+      this.#cache.push(data, header);
+      if (this.#state !== 'streaming') this.#onStreaming();
+    }
+    if (this.#sourceJumped) {
+      this.#sourceJumped = false;
+      for (const viewer of this.#viewers.values()) viewer.sourceChanged();
+    }
+    const packet: MediaPacket = { kind, data, header, keyframe };
+    for (const viewer of this.#viewers.values()) if (viewer.ready) viewer.deliver(packet);
+  }
+
+  #onStreaming(): void {
+    this.#setState('streaming');
+    this.#log.info({ startupMs: Date.now() - this.#runStartedAt }, 'camera streaming');
+  }
+
+  /** ffmpeg printed the camera's real stream: restart at once if it calls for another plan. */
+  #onSourceKnown(video: VideoSourceInfo | undefined): void {
+    if (!video) return;
+    this.#source = { codec: video.codec, ...(video.profile && { profile: video.profile }), ...(video.width && { width: video.width }), ...(video.height && { height: video.height }) };
+    let plan: VideoPlan;
+    try {
+      plan = videoPlan({ transcode: this.#options.transcode, video: this.#source });
+    } catch (err) {
+      if (err instanceof FfmpegArgsError) this.#fail({ code: err.code, message: err.message }, false);
+      return;
+    }
+    if (plan.mode === this.#plan?.mode) return;
+    this.#log.info({ from: this.#plan?.mode, to: plan.mode, reason: plan.reason }, 'camera stream needs another plan: restarting ffmpeg');
+    this.#restartNow();
+  }
+
+  #restartNow(): void {
+    const process = this.#process;
+    this.#process = undefined;
+    this.#stopWatchdog();
+    this.#cache.clear();
+    this.#sourceJumped = true;
+    void process?.close().finally(() => this.#ensureRunning());
+  }
+
+  #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
+    if (this.#process !== process) return; // a replaced or stopped run
+    this.#process = undefined;
+    this.#stopWatchdog();
+    const failure = exit.failure
+      ? { code: exit.failure.code, message: exit.failure.message }
+      : { code: 'FFMPEG_EXITED', message: `ffmpeg stopped (${exit.signal ?? `exit code ${exit.code}`}) after ${Math.round(exit.runtimeMs / 1000)} s` };
+    if (exit.runtimeMs >= STABLE_RUN_MS) this.#backoffMs = this.#options.restartInitialMs ?? 1000;
+    // FfmpegProcess has already warned with ffmpeg's own words; this line adds the retry plan.
+    this.#fail(failure, true, exit.failure ? 'info' : 'warn');
+  }
+
+  #fail(failure: StreamFailure, retry: boolean, level: 'info' | 'warn' = 'warn'): void {
+    if (this.#state === 'closed') return;
+    this.#lastFailure = failure;
+    this.#log[level]({ code: failure.code, reason: failure.message, retryInMs: retry ? this.#backoffMs : undefined }, 'camera stream failed');
+    this.emit('failure', failure);
+    this.#cache.clear();
+    if (!retry) {
+      this.#setState('failed');
+      return;
+    }
+    this.#setState('restarting');
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.restartMaxMs ?? 30_000);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#viewers.size === 0 && !this.#options.preload) return this.#setState('idle');
+      this.#restarts += 1;
+      this.#sourceJumped = true;
+      this.#ensureRunning();
+    }, delay);
+  }
+
+  #startWatchdog(): void {
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
+    this.#watchdog = setInterval(() => {
+      const process = this.#process;
+      if (!process || Date.now() - this.#lastVideoAt < stallMs) return;
+      this.#log.warn({ stallMs }, 'no video from the camera: stopping ffmpeg');
+      this.#process = undefined;
+      this.#stopWatchdog();
+      void process.close();
+      this.#fail({ code: 'STALLED', message: `no video from the camera for ${Math.round(stallMs / 1000)} s` }, true);
+    }, Math.min(1000, stallMs));
+  }
+
+  #stopWatchdog(): void {
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #stop(state: 'idle' | 'closed'): Promise<void> {
+    clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#restartTimer);
+    this.#lingerTimer = undefined;
+    this.#restartTimer = undefined;
+    this.#stopWatchdog();
+    const process = this.#process;
+    this.#process = undefined;
+    if (process) this.#log.info({ state }, 'stopping ffmpeg');
+    this.#cache.clear();
+    this.#backoffMs = this.#options.restartInitialMs ?? 1000;
+    if (state === 'closed') {
+      this.#state = 'closed';
+      this.emit('state', 'closed');
+    } else {
+      this.#setState('idle');
+    }
+    return process?.close() ?? Promise.resolve();
+  }
+}
