@@ -6,12 +6,16 @@ import { AlexaDispatcher } from './alexa/dispatcher.ts';
 import { discoverHandler } from './alexa/discovery.ts';
 import type { CameraDirectory, CameraEndpoint } from './alexa/ports.ts';
 import { reportStateHandler } from './alexa/report-state.ts';
+import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
+import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
+import { bridgeAddresses } from './webrtc/interfaces.ts';
+import { SessionManager } from './webrtc/session-manager.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -54,6 +58,8 @@ export class App {
   readonly http: FastifyInstance;
   readonly health: HealthMonitor;
   readonly dispatcher: AlexaDispatcher;
+  readonly streams: CameraStreams;
+  readonly sessions: SessionManager;
   #ffmpeg: FfmpegStatus = {};
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -67,9 +73,34 @@ export class App {
       intervalMs: config.healthIntervalSec * 1000,
       log: log.child({ component: 'health' }),
     });
+    this.streams = new CameraStreams({
+      cameras: config.cameras,
+      defaultLingerSec: config.lingerSec,
+      ffmpegPath: () => this.#ffmpeg.path,
+      log: log.child({ component: 'camera' }),
+    });
+    const [low, high] = config.webrtc.udpPorts.split('-').map(Number) as [number, number];
+    this.sessions = new SessionManager({
+      streams: this.streams,
+      ice: {
+        iceServers: config.webrtc.iceServers,
+        udpPorts: [low, high],
+        ...(config.webrtc.hostAddresses && { hostAddresses: config.webrtc.hostAddresses }),
+        excludedAddresses: bridgeAddresses(),
+      },
+      answerTimeoutMs: config.webrtc.answerTimeoutMs,
+      connectTimeoutMs: config.webrtc.connectTimeoutSec * 1000,
+      maxSessionMs: config.webrtc.maxSessionSec * 1000,
+      maxViewersPerCamera: config.webrtc.maxViewersPerCamera,
+      unavailable: (cameraId) => this.#unavailable(cameraId),
+      log: log.child({ component: 'webrtc' }),
+    });
     this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })
       .register('Alexa.Discovery', 'Discover', discoverHandler(cameras, VERSION), { endpoint: false })
-      .register('Alexa', 'ReportState', reportStateHandler(this.health), { endpoint: true });
+      .register('Alexa', 'ReportState', reportStateHandler(this.health), { endpoint: true })
+      .register(RTC, 'InitiateSessionWithOffer', initiateSessionHandler(this.sessions), { endpoint: true })
+      .register(RTC, 'SessionConnected', sessionConnectedHandler(this.sessions), { endpoint: true })
+      .register(RTC, 'SessionDisconnected', sessionDisconnectedHandler(this.sessions), { endpoint: true });
     this.http = buildHttpServer({
       log,
       proxySecret: config.server.proxySecret,
@@ -85,6 +116,7 @@ export class App {
     if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
     this.health.start();
+    if (this.#ffmpeg.path) this.streams.startPreloaded();
     const address = await this.http.listen({ host: this.config.server.host, port: this.config.server.port });
     this.#listening = true;
     return address;
@@ -94,7 +126,12 @@ export class App {
     const cameras = Object.fromEntries(
       this.config.cameras.map(({ id }) => {
         const health = this.health.health(id);
-        return [id, { connectivity: health?.value ?? 'UNKNOWN', ...(health?.reason && { reason: health.reason }) }];
+        const stream = this.streams.peek(id)?.status();
+        return [id, {
+          connectivity: health?.value ?? 'UNKNOWN',
+          ...(health?.reason && { reason: health.reason }),
+          ...(stream && { stream: stream.state, viewers: stream.viewers, ...(stream.lastFailure && { streamFailure: stream.lastFailure.message }) }),
+        }];
       }),
     );
     const checks: ReadinessReport['checks'] = {
@@ -103,8 +140,23 @@ export class App {
       listening: { ok: this.#listening },
       // Informational: a camera being down does not make the bridge unready.
       cameras: { ok: true, ...cameras },
+      sessions: { ok: true, active: this.sessions.size },
     };
     return { ready: Object.values(checks).every((check) => check.ok), checks };
+  }
+
+  /** Why a camera cannot be viewed now, for an ENDPOINT_UNREACHABLE answer; undefined when it can. */
+  #unavailable(cameraId: string): string | undefined {
+    if (!this.#ffmpeg.path) return this.#ffmpeg.error ?? 'ffmpeg is not installed';
+    const health = this.health.health(cameraId);
+    if (health?.value === 'UNREACHABLE') {
+      // Probe again so a camera that just came back is seen on the next try.
+      this.health.probe(cameraId).catch(() => {});
+      return health.reason ?? 'the camera does not answer';
+    }
+    const stream = this.streams.peek(cameraId)?.status();
+    if (stream?.state === 'failed') return stream.lastFailure?.message ?? 'its stream cannot start';
+    return undefined;
   }
 
   /** Idempotent: stops accepting requests, then stops the services it built. */
@@ -112,6 +164,8 @@ export class App {
     this.#closing ??= (async () => {
       this.#listening = false;
       await this.http.close();
+      this.sessions.close();
+      await this.streams.close();
       this.health.close();
     })();
     return this.#closing;

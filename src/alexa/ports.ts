@@ -32,3 +32,31 @@ export interface ConnectivitySource {
   /** The camera's latest health; waits for a first probe when there is none yet. */
   connectivity(cameraId: string): Promise<ConnectivityReading>;
 }
+
+export type SessionRefusalCode = 'BUSY' | 'BAD_OFFER' | 'UNREACHABLE' | 'TIMEOUT';
+
+/** Why a live-view session could not be set up; the Alexa layer maps it to an ErrorResponse. */
+export class SessionRefused extends Error {
+  readonly code: SessionRefusalCode;
+  constructor(code: SessionRefusalCode, message: string) {
+    super(message);
+    this.name = 'SessionRefused';
+    this.code = code;
+  }
+}
+
+export interface SessionOffer {
+  sessionId: string;
+  cameraId: string;
+  offerSdp: string;
+}
+
+/** Live-view sessions (Alexa.RTCSessionController), implemented by webrtc/. */
+export interface RtcSessions {
+  /** Resolves with the complete SDP answer; rejects with SessionRefused. */
+  offer(offer: SessionOffer): Promise<string>;
+  /** Alexa reports its side connected; false when the session is not known (any more). */
+  connected(sessionId: string): boolean;
+  /** Idempotent: ends the session if it is still there. */
+  disconnect(sessionId: string): void;
+}

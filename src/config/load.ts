@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
@@ -135,6 +136,9 @@ function semanticProblems(config: ConfigFile): string[] {
   if (low < 1024 || high > 65535 || low > high) {
     problems.push('webrtc.udpPorts: must be a range within 1024-65535 whose first port is not above its last');
   }
+  config.webrtc.hostAddresses?.forEach((address, i) => {
+    if (!isIPv4(address)) problems.push(`webrtc.hostAddresses[${i}]: must be an IPv4 address`);
+  });
   if (config.alexa.clientId && !config.alexa.clientSecret) problems.push('alexa.clientSecret: is required when alexa.clientId is set');
   return problems;
 }

@@ -67,6 +67,11 @@ export const ConfigSchema = Strict({
     iceServers: Type.Array(IceServerSchema, { default: [], errorMessage: 'must be a list of { urls, username?, credential? }' }),
     udpPorts: Str({ default: '40000-40100', pattern: '^\\d{1,5}-\\d{1,5}$', errorMessage: 'must be a port range like 40000-40100' }),
     answerTimeoutMs: Int(500, 30000, { default: 5000 }),
+    /** Advertise exactly these IPv4 addresses (e.g. the host's LAN address under Docker); default: every interface but docker bridges. */
+    hostAddresses: Type.Optional(Type.Array(Str({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$', errorMessage: 'must be an IPv4 address' }), { minItems: 1, errorMessage: 'must be a list of IPv4 addresses' })),
+    maxViewersPerCamera: Int(1, 100, { default: 10 }),
+    connectTimeoutSec: Num(5, 300, { default: 30 }),
+    maxSessionSec: Num(30, 86400, { default: 600 }),
   }, { default: {} }),
   cameras: Type.Array(CameraSchema, { minItems: 1, errorMessage: 'must list at least one camera' }),
 });

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { SessionRefused, type RtcSessions, type SessionOffer } from '../alexa/ports.ts';
+import type { CameraStream } from '../camera/camera-stream.ts';
+import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
+import { Session, type IceSettings, type SessionCloseReason } from './session.ts';
+
+export interface SessionManagerOptions {
+  streams: { get(cameraId: string): CameraStream | undefined };
+  ice: IceSettings;
+  answerTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxSessionMs: number;
+  maxViewersPerCamera: number;
+  /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
+  unavailable?: (cameraId: string) => string | undefined;
+  log: Logger;
+}
+
+export interface SessionInfo {
+  id: string;
+  cameraId: string;
+  since: string;
+  state: 'answered' | 'connected';
+  packetsSent: number;
+  bytesSent: number;
+  packetsDropped: number;
+}
+
+/** A bad offer is refused first: it will not get better by waiting for a free slot. */
+function analyzed(offerSdp: string): OfferAnalysis {
+  try {
+    return analyzeOffer(offerSdp);
+  } catch (err) {
+    if (err instanceof NegotiationError) throw new SessionRefused('BAD_OFFER', err.message);
+    throw err;
+  }
+}
+
+interface Entry {
+  session: Session;
+  timers: NodeJS.Timeout[];
+}
+
+/**
+ * Live-view sessions by Alexa sessionId. Each session is a viewer of its camera's stream from
+ * the moment it answers until it closes: Alexa's SessionDisconnected, a failed connection, no
+ * connection within the connect timeout, the maximum lifetime, a replacing offer, or shutdown.
+ */
+export class SessionManager implements RtcSessions {
+  readonly #sessions = new Map<string, Entry>();
+  readonly #pending = new Map<string, number>();
+  /** The latest offer per sessionId: an older offer still answering loses to it. */
+  readonly #latestOffer = new Map<string, string>();
+  readonly #options: SessionManagerOptions;
+  #closed = false;
+
+  constructor(options: SessionManagerOptions) {
+    this.#options = options;
+  }
+
+  async offer({ sessionId, cameraId, offerSdp }: SessionOffer): Promise<string> {
+    if (this.#closed) throw new SessionRefused('UNREACHABLE', 'porchlight is shutting down');
+    const stream = this.#options.streams.get(cameraId);
+    if (!stream) throw new SessionRefused('UNREACHABLE', `camera ${cameraId} is not configured`);
+    const analysis = analyzed(offerSdp);
+    const reason = this.#options.unavailable?.(cameraId);
+    if (reason) throw new SessionRefused('UNREACHABLE', `camera ${cameraId} is unreachable: ${reason}`);
+    this.#sessions.get(sessionId)?.session.close('replaced');
+    const viewers = this.#countFor(cameraId) + (this.#pending.get(cameraId) ?? 0);
+    if (viewers >= this.#options.maxViewersPerCamera) {
+      throw new SessionRefused('BUSY', `camera ${cameraId} already has ${viewers} viewers (the most allowed is ${this.#options.maxViewersPerCamera})`);
+    }
+    const token = randomUUID();
+    this.#latestOffer.set(sessionId, token);
+    this.#pending.set(cameraId, (this.#pending.get(cameraId) ?? 0) + 1);
+    const log = this.#options.log.child({ sessionId, cameraId });
+    try {
+      const { session, answerSdp } = await this.#answerWithin(
+        Session.answer({ id: sessionId, cameraId, offerSdp, analysis, ice: this.#options.ice, log }),
+        log,
+      );
+      if (this.#closed || this.#latestOffer.get(sessionId) !== token) {
+        session.close(this.#closed ? 'shutdown' : 'replaced');
+        throw new SessionRefused('BUSY', `session ${sessionId} was offered again while this offer was being answered`);
+      }
+      if (session.closed) throw new SessionRefused('UNREACHABLE', 'the connection to the viewer failed while answering');
+      this.#adopt(session, stream);
+      log.info({ viewers: viewers + 1 }, 'session answered');
+      return answerSdp;
+    } catch (err) {
+      if (err instanceof NegotiationError) throw new SessionRefused('BAD_OFFER', err.message);
+      if (err instanceof SessionRefused) throw err;
+      log.error({ err }, 'answering the offer failed');
+      throw err;
+    } finally {
+      this.#pending.set(cameraId, (this.#pending.get(cameraId) ?? 1) - 1);
+      if (this.#latestOffer.get(sessionId) === token) this.#latestOffer.delete(sessionId);
+    }
+  }
+
+  connected(sessionId: string): boolean {
+    return this.#sessions.has(sessionId);
+  }
+
+  disconnect(sessionId: string): void {
+    this.#sessions.get(sessionId)?.session.close('disconnected');
+  }
+
+  list(): SessionInfo[] {
+    return [...this.#sessions.values()].map(({ session }) => ({
+      id: session.id,
+      cameraId: session.cameraId,
+      since: new Date(session.createdAt).toISOString(),
+      state: session.connected ? 'connected' : 'answered',
+      ...session.stats,
+    }));
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Idempotent: ends every session. */
+  close(): void {
+    this.#closed = true;
+    for (const { session } of [...this.#sessions.values()]) session.close('shutdown');
+  }
+
+  #countFor(cameraId: string): number {
+    let count = 0;
+    for (const { session } of this.#sessions.values()) if (session.cameraId === cameraId) count += 1;
+    return count;
+  }
+
+  /** The answer, or SessionRefused TIMEOUT; a late answer's session is closed, never leaked. */
+  async #answerWithin<T extends { session: Session }>(answering: Promise<T>, log: Logger): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        answering.then(({ session }) => session.close('connect-timeout'), () => {});
+        log.warn({ answerTimeoutMs: this.#options.answerTimeoutMs }, 'answer took too long');
+        reject(new SessionRefused('TIMEOUT', `porchlight could not answer within ${this.#options.answerTimeoutMs} ms`));
+      }, this.#options.answerTimeoutMs);
+    });
+    try {
+      return await Promise.race([answering, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #adopt(session: Session, stream: CameraStream): void {
+    const close = (reason: SessionCloseReason) => () => session.close(reason);
+    const timers = [setTimeout(close('max-lifetime'), this.#options.maxSessionMs)];
+    if (!session.connected) timers.push(setTimeout(() => !session.connected && session.close('connect-timeout'), this.#options.connectTimeoutMs));
+    this.#sessions.set(session.id, { session, timers });
+    session.on('ready', () => stream.viewerReady(session.id));
+    session.once('closed', () => {
+      for (const timer of timers) clearTimeout(timer);
+      if (this.#sessions.get(session.id)?.session === session) this.#sessions.delete(session.id);
+      stream.removeViewer(session.id);
+    });
+    stream.addViewer(session);
+  }
+}

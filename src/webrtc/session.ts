@@ -1,0 +1,234 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpPacket,
+  type RTCIceServer,
+  type RTCPeerConnectionConfig,
+  type RTCRtpTransceiver,
+} from 'werift';
+import type { MediaPacket, StreamViewer } from '../camera/viewer.ts';
+import { finalizeAnswer, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
+
+export interface IceSettings {
+  iceServers: RTCIceServer[];
+  udpPorts: [number, number];
+  /** Advertise only these addresses (and bind to the first); default: every usable interface. */
+  hostAddresses?: string[];
+  /** Never advertise these (container bridges found on the host). */
+  excludedAddresses: string[];
+}
+
+export interface SessionOptions {
+  id: string;
+  cameraId: string;
+  offerSdp: string;
+  /** analyzeOffer(offerSdp), done by the caller so a bad offer is refused before anything else. */
+  analysis: OfferAnalysis;
+  ice: IceSettings;
+  log: Logger;
+  /** Packets handed to werift and not yet sent; beyond it the viewer is too slow and we drop. */
+  sendQueueLimit?: number;
+}
+
+export type SessionCloseReason =
+  | 'disconnected' | 'replaced' | 'connection-failed' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped' | 'shutdown';
+
+export interface SessionEvents {
+  /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
+  ready: [];
+  connected: [];
+  closed: [reason: SessionCloseReason];
+}
+
+export interface SessionStats {
+  packetsSent: number;
+  bytesSent: number;
+  packetsDropped: number;
+}
+
+const H264 = () =>
+  new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] });
+const OPUS = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
+
+/** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms Opus frame. */
+const VIDEO_TIMESTAMP_STEP = 3000;
+const AUDIO_TIMESTAMP_STEP = 960;
+
+/**
+ * werift treats an empty iceServers list as "use stun.l.google.com", and its gathering waits up
+ * to iceStunGatherTimeout for it. With no STUN configured we point it at the discard port on
+ * loopback and do not wait, so gathering is host-only and takes milliseconds.
+ */
+export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
+  const stun = ice.iceServers.length > 0;
+  return {
+    codecs: { video: [H264()], audio: [OPUS()] },
+    iceServers: stun ? ice.iceServers : [{ urls: 'stun:127.0.0.1:9' }],
+    iceStunGatherTimeout: stun ? 1 : 0,
+    iceUseIpv6: false,
+    icePortRange: ice.udpPorts,
+    ...(ice.hostAddresses && {
+      iceUseIpv4: false,
+      iceAdditionalHostAddresses: ice.hostAddresses,
+      iceInterfaceAddresses: { udp4: ice.hostAddresses[0]! },
+    }),
+  };
+}
+
+/** Payload-independent sender with a bounded number of packets in flight. */
+class BoundedSender {
+  #inFlight = 0;
+  #waitForKeyframe = false;
+  readonly #send: (packet: RtpPacket) => Promise<void>;
+  readonly #limit: number;
+  readonly #stats: SessionStats;
+
+  constructor(send: (packet: RtpPacket) => Promise<void>, limit: number, stats: SessionStats) {
+    this.#send = send;
+    this.#limit = limit;
+    this.#stats = stats;
+  }
+
+  /** Drops when full; for video, then waits for the next keyframe so the picture stays whole. */
+  offer(packet: MediaPacket): void {
+    if (this.#waitForKeyframe && !packet.keyframe) {
+      this.#stats.packetsDropped += 1;
+      return;
+    }
+    if (this.#inFlight >= this.#limit) {
+      this.#stats.packetsDropped += 1;
+      this.#waitForKeyframe = packet.kind === 'video';
+      return;
+    }
+    this.#waitForKeyframe = false;
+    this.#inFlight += 1;
+    this.#stats.packetsSent += 1;
+    this.#stats.bytesSent += packet.data.length;
+    this.#send(parsed(packet)).then(
+      () => (this.#inFlight -= 1),
+      () => (this.#inFlight -= 1),
+    );
+  }
+}
+
+/** Parses a packet once for every viewer; werift clones what it is given before rewriting it. */
+function parsed(packet: MediaPacket): RtpPacket {
+  packet.parsed ??= RtpPacket.deSerialize(packet.data);
+  return packet.parsed as RtpPacket;
+}
+
+/**
+ * One viewer's WebRTC peer connection: answers the offer (no trickle: every candidate is in the
+ * answer), then carries the camera's RTP to the viewer until closed.
+ */
+export class Session extends EventEmitter<SessionEvents> implements StreamViewer {
+  readonly id: string;
+  readonly cameraId: string;
+  readonly createdAt = Date.now();
+  readonly stats: SessionStats = { packetsSent: 0, bytesSent: 0, packetsDropped: 0 };
+  #ready = false;
+  #connected = false;
+  #closed = false;
+  readonly #pc: RTCPeerConnection;
+  readonly #log: Logger;
+  readonly #video: RTCRtpTransceiver;
+  readonly #audio: RTCRtpTransceiver | undefined;
+  readonly #videoOut: BoundedSender;
+  readonly #audioOut: BoundedSender | undefined;
+
+  private constructor(options: SessionOptions, pc: RTCPeerConnection, video: RTCRtpTransceiver, audio: RTCRtpTransceiver | undefined) {
+    super();
+    this.id = options.id;
+    this.cameraId = options.cameraId;
+    this.#pc = pc;
+    this.#log = options.log;
+    this.#video = video;
+    this.#audio = audio;
+    const limit = options.sendQueueLimit ?? 512;
+    this.#videoOut = new BoundedSender((p) => video.sender.sendRtp(p), limit, this.stats);
+    this.#audioOut = audio && new BoundedSender((p) => audio.sender.sendRtp(p), limit, this.stats);
+    video.sender.onReady.subscribe(() => {
+      if (this.#closed || this.#ready) return;
+      this.#ready = true;
+      this.emit('ready');
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' && !this.#connected) {
+        this.#connected = true;
+        this.#log.info('viewer connected');
+        this.emit('connected');
+      } else if (state === 'failed' || state === 'closed') {
+        this.close('connection-failed');
+      }
+    });
+  }
+
+  /**
+   * Builds the peer connection for an analysed offer and returns its complete answer (every
+   * candidate in it). Throws NegotiationError when the answer cannot be made; the peer
+   * connection is closed on any failure.
+   */
+  static async answer(options: SessionOptions): Promise<{ session: Session; answerSdp: string }> {
+    const { analysis } = options;
+    const pc = new RTCPeerConnection(peerConfig(options.ice));
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: normalizeOfferForWerift(options.offerSdp, analysis) });
+      const transceivers = pc.getTransceivers();
+      const video = transceivers.find((t) => t.mLineIndex === analysis.video.mLineIndex);
+      if (!video) throw new Error('werift made no transceiver for the offered video');
+      video.setDirection('sendonly');
+      await video.sender.replaceTrack(new MediaStreamTrack({ kind: 'video' }));
+      let audio: RTCRtpTransceiver | undefined;
+      if (analysis.audio?.opusPayloadType !== undefined) {
+        audio = transceivers.find((t) => t.mLineIndex === analysis.audio!.mLineIndex);
+        audio?.setDirection('sendonly');
+        await audio?.sender.replaceTrack(new MediaStreamTrack({ kind: 'audio' }));
+      }
+      // Subscribed before setLocalDescription: DTLS may finish right after it.
+      const session = new Session(options, pc, video, audio);
+      await pc.setLocalDescription(await pc.createAnswer());
+      const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { excludedAddresses: options.ice.excludedAddresses });
+      return { session, answerSdp };
+    } catch (err) {
+      await pc.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.#closed;
+  }
+
+  get connected(): boolean {
+    return this.#connected && !this.#closed;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  deliver(packet: MediaPacket): void {
+    if (!this.ready) return;
+    if (packet.kind === 'video') this.#videoOut.offer(packet);
+    else this.#audioOut?.offer(packet);
+  }
+
+  /** The camera's RTP restarted (new ffmpeg): continue sequence numbers and timestamps smoothly. */
+  sourceChanged(): void {
+    const header = { sequenceNumber: 0, timestamp: 0 } as RtpPacket['header'];
+    this.#video.sender.replaceRTP(header, false, VIDEO_TIMESTAMP_STEP);
+    this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP);
+  }
+
+  /** Idempotent; emits `closed` once with the first reason. */
+  close(reason: SessionCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#log.info({ reason, ...this.stats }, 'session closed');
+    this.#pc.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
+    this.emit('closed', reason);
+  }
+}
