@@ -12,6 +12,8 @@ export interface SessionManagerOptions {
   connectTimeoutMs: number;
   maxSessionMs: number;
   maxViewersPerCamera: number;
+  /** See SessionOptions.silenceTimeoutMs. */
+  silenceTimeoutMs?: number;
   /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
   unavailable?: (cameraId: string) => string | undefined;
   log: Logger;
@@ -44,8 +46,9 @@ interface Entry {
 
 /**
  * Live-view sessions by Alexa sessionId. Each session is a viewer of its camera's stream from
- * the moment it answers until it closes: Alexa's SessionDisconnected, a failed connection, no
- * connection within the connect timeout, the maximum lifetime, a replacing offer, or shutdown.
+ * the moment it answers until it closes: Alexa's SessionDisconnected, a failed connection, a
+ * viewer gone silent, no connection within the connect timeout, the maximum lifetime, a
+ * replacing offer, or shutdown.
  */
 export class SessionManager implements RtcSessions {
   readonly #sessions = new Map<string, Entry>();
@@ -77,7 +80,10 @@ export class SessionManager implements RtcSessions {
     const log = this.#options.log.child({ sessionId, cameraId });
     try {
       const { session, answerSdp } = await this.#answerWithin(
-        Session.answer({ id: sessionId, cameraId, offerSdp, analysis, ice: this.#options.ice, log }),
+        Session.answer({
+          id: sessionId, cameraId, offerSdp, analysis, ice: this.#options.ice, log,
+          ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
+        }),
         log,
       );
       if (this.#closed || this.#latestOffer.get(sessionId) !== token) {

@@ -31,10 +31,15 @@ export interface SessionOptions {
   log: Logger;
   /** Packets handed to werift and not yet sent; beyond it the viewer is too slow and we drop. */
   sendQueueLimit?: number;
+  /**
+   * A connected viewer sends RTCP reports every second or so; none for this long means it is
+   * gone (hung up, lost power). ICE consent alone would take 30 s to notice.
+   */
+  silenceTimeoutMs?: number;
 }
 
 export type SessionCloseReason =
-  | 'disconnected' | 'replaced' | 'connection-failed' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped' | 'shutdown';
+  | 'disconnected' | 'replaced' | 'connection-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped' | 'shutdown';
 
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
@@ -138,6 +143,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   readonly #audio: RTCRtpTransceiver | undefined;
   readonly #videoOut: BoundedSender;
   readonly #audioOut: BoundedSender | undefined;
+  #lastRtcpAt = 0;
+  #silenceWatch: NodeJS.Timeout | undefined;
 
   private constructor(options: SessionOptions, pc: RTCPeerConnection, video: RTCRtpTransceiver, audio: RTCRtpTransceiver | undefined) {
     super();
@@ -155,10 +162,14 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       this.#ready = true;
       this.emit('ready');
     });
+    const onRtcp = () => (this.#lastRtcpAt = Date.now());
+    video.sender.onRtcp.subscribe(onRtcp);
+    audio?.sender.onRtcp.subscribe(onRtcp);
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected' && !this.#connected) {
         this.#connected = true;
         this.#log.info('viewer connected');
+        this.#watchSilence(options.silenceTimeoutMs ?? 15_000);
         this.emit('connected');
       } else if (state === 'failed' || state === 'closed') {
         this.close('connection-failed');
@@ -223,10 +234,18 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP);
   }
 
+  #watchSilence(timeoutMs: number): void {
+    this.#lastRtcpAt = Date.now();
+    this.#silenceWatch = setInterval(() => {
+      if (Date.now() - this.#lastRtcpAt > timeoutMs) this.close('viewer-silent');
+    }, Math.min(1000, timeoutMs));
+  }
+
   /** Idempotent; emits `closed` once with the first reason. */
   close(reason: SessionCloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#silenceWatch);
     this.#log.info({ reason, ...this.stats }, 'session closed');
     this.#pc.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
     this.emit('closed', reason);

@@ -1,0 +1,109 @@
+/**
+ * SessionManager's clean-up rules with real parts: the demo clip through CameraStreams (real
+ * ffmpeg), werift sessions, and a werift viewer on loopback. Timeouts are shortened.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS } from 'werift';
+import { CameraStreams } from '../../src/camera/camera-streams.ts';
+import { DEMO_CLIP } from '../../src/config/load.ts';
+import type { CameraConfig } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/log.ts';
+import { SessionManager, type SessionManagerOptions } from '../../src/webrtc/session-manager.ts';
+import { fixture, toEchoShape } from '../helpers/echo-offer.ts';
+
+const log = createLogger({ level: 'silent' });
+const demo: CameraConfig = { id: 'demo', name: 'Demo', kind: 'camera', url: `file:${DEMO_CLIP}`, talkback: 'none', transcode: 'auto', preload: false };
+
+const owned: Array<{ close(): unknown }> = [];
+after(async () => {
+  for (const resource of owned.reverse()) await resource.close();
+});
+
+function manager(overrides: Partial<SessionManagerOptions> = {}): { sessions: SessionManager; streams: CameraStreams } {
+  const streams = new CameraStreams({ cameras: [demo], defaultLingerSec: 0, ffmpegPath: () => 'ffmpeg', log });
+  const sessions = new SessionManager({
+    streams,
+    ice: { iceServers: [], udpPorts: [41500, 41600], hostAddresses: ['127.0.0.1'], excludedAddresses: [] },
+    answerTimeoutMs: 5000,
+    connectTimeoutMs: 30_000,
+    maxSessionMs: 600_000,
+    maxViewersPerCamera: 10,
+    log,
+    ...overrides,
+  });
+  owned.push(streams, sessions);
+  return { sessions, streams };
+}
+
+async function echoViewer(): Promise<{ pc: RTCPeerConnection; offer: string }> {
+  const pc = new RTCPeerConnection({
+    bundlePolicy: 'max-bundle',
+    codecs: { video: [useH264()], audio: [useOPUS()] },
+    iceServers: [{ urls: 'stun:127.0.0.1:9' }],
+    iceStunGatherTimeout: 0,
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceInterfaceAddresses: { udp4: '127.0.0.1' },
+  });
+  owned.push(pc);
+  pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendrecv' });
+  pc.addTransceiver('video', { direction: 'sendrecv' });
+  await pc.setLocalDescription(await pc.createOffer());
+  return { pc, offer: toEchoShape(pc.localDescription!.sdp) };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return Date.now() - started;
+}
+
+describe('SessionManager clean-up', () => {
+  test('a session that never connects is closed after the connect timeout, and the camera stops', async () => {
+    const { sessions, streams } = manager({ connectTimeoutMs: 400 });
+    await sessions.offer({ sessionId: 'never', cameraId: 'demo', offerSdp: fixture('echo-show-design') });
+    assert.equal(sessions.size, 1);
+    assert.equal(streams.peek('demo')?.viewerCount, 1);
+    await until('the connect timeout', () => sessions.size === 0, 3000);
+    assert.equal(streams.peek('demo')?.viewerCount, 0);
+    await until('the stream to stop (linger 0)', () => streams.peek('demo')?.state === 'idle', 3000);
+  });
+
+  test('a connected session ends at the maximum lifetime', async () => {
+    const { sessions } = manager({ maxSessionMs: 1500 });
+    const viewer = await echoViewer();
+    const answer = await sessions.offer({ sessionId: 'long', cameraId: 'demo', offerSdp: viewer.offer });
+    await viewer.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await until('connected', () => sessions.list()[0]?.state === 'connected', 5000);
+    await until('the lifetime to pass', () => sessions.size === 0, 4000);
+  });
+
+  test('a viewer that goes silent (hung up, lost power) is noticed by its missing RTCP reports', async () => {
+    const { sessions } = manager({ silenceTimeoutMs: 2000 });
+    const viewer = await echoViewer();
+    const answer = await sessions.offer({ sessionId: 'hangup', cameraId: 'demo', offerSdp: viewer.offer });
+    await viewer.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await until('connected', () => sessions.list()[0]?.state === 'connected', 5000);
+    // A live viewer's reports keep the session well past the silence timeout.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    assert.equal(sessions.size, 1, 'a live viewer was taken for a silent one');
+    assert.ok(sessions.list()[0]!.packetsSent > 20);
+    await viewer.pc.close();
+    await until('the session to close after the viewer left', () => sessions.size === 0, 5000);
+  });
+
+  test('close() ends every session and refuses new offers', async () => {
+    const { sessions } = manager();
+    await sessions.offer({ sessionId: 'a', cameraId: 'demo', offerSdp: fixture('echo-show-design') });
+    await sessions.offer({ sessionId: 'b', cameraId: 'demo', offerSdp: fixture('echo-show-design') });
+    assert.equal(sessions.size, 2);
+    sessions.close();
+    assert.equal(sessions.size, 0);
+    await assert.rejects(sessions.offer({ sessionId: 'c', cameraId: 'demo', offerSdp: fixture('echo-show-design') }), { code: 'UNREACHABLE' });
+  });
+});
