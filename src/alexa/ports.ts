@@ -2,6 +2,7 @@
  * What the Alexa layer needs from the rest of porchlight. The protocol code depends on these
  * interfaces only; camera/, webrtc/ and cloud/ implement them and app.ts wires them in.
  */
+import { CodedError } from '../util/coded-error.ts';
 
 export type Connectivity = 'OK' | 'UNREACHABLE';
 
@@ -36,14 +37,7 @@ export interface ConnectivitySource {
 export type SessionRefusalCode = 'BUSY' | 'BAD_OFFER' | 'UNREACHABLE' | 'TIMEOUT';
 
 /** Why a live-view session could not be set up; the Alexa layer maps it to an ErrorResponse. */
-export class SessionRefused extends Error {
-  readonly code: SessionRefusalCode;
-  constructor(code: SessionRefusalCode, message: string) {
-    super(message);
-    this.name = 'SessionRefused';
-    this.code = code;
-  }
-}
+export class SessionRefused extends CodedError<SessionRefusalCode> {}
 
 export interface SessionOffer {
   sessionId: string;

@@ -7,6 +7,7 @@
  */
 
 import type { FfmpegVersion } from './ffmpeg-path.ts';
+import { CodedError } from '../util/coded-error.ts';
 
 export type TranscodeMode = 'auto' | 'always' | 'never';
 
@@ -49,14 +50,7 @@ export interface FfmpegInput {
 
 export type FfmpegArgsErrorCode = 'UNSUPPORTED_URL' | 'TRANSCODE_REQUIRED' | 'INVALID_OPTION';
 
-export class FfmpegArgsError extends Error {
-  readonly code: FfmpegArgsErrorCode;
-  constructor(code: FfmpegArgsErrorCode, message: string) {
-    super(message);
-    this.name = 'FfmpegArgsError';
-    this.code = code;
-  }
-}
+export class FfmpegArgsError extends CodedError<FfmpegArgsErrorCode> {}
 
 export interface VideoPlan {
   mode: 'copy' | 'transcode';

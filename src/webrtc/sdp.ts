@@ -7,21 +7,14 @@
 import { isIP } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
 import type { MediaDescription, SessionDescription } from 'sdp-transform';
+import { CodedError } from '../util/coded-error.ts';
 
 export type NegotiationErrorCode =
   | 'MALFORMED_SDP' | 'NO_VIDEO' | 'VIDEO_REJECTED' | 'VIDEO_NOT_RECEIVABLE' | 'NO_H264'
   | 'H264_PACKETIZATION_UNSUPPORTED' | 'NO_CANDIDATES' | 'ANSWER_MISMATCH';
 
 /** An offer we cannot answer (or an answer we must not send); `message` is for people. */
-export class NegotiationError extends Error {
-  readonly code: NegotiationErrorCode;
-
-  constructor(code: NegotiationErrorCode, message: string) {
-    super(message);
-    this.name = 'NegotiationError';
-    this.code = code;
-  }
-}
+export class NegotiationError extends CodedError<NegotiationErrorCode> {}
 
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
