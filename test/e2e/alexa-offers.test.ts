@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
-import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, type RtpPacket } from 'werift';
+import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
-import { fixture, toEchoShape } from '../helpers/echo-offer.ts';
+import { echoViewer, fixture } from '../helpers/echo-offer.ts';
 
 const RTC = 'Alexa.RTCSessionController';
 
@@ -31,23 +31,6 @@ async function disconnect(bridge: TestBridge, endpointId: string, sessionId: str
   assert.equal(json.event.header.name, 'SessionDisconnected');
 }
 
-/** An Echo stand-in: werift on 127.0.0.1 only, BUNDLE like Echo, its offer rewritten to Echo's shape. */
-async function echoViewer(): Promise<{ pc: RTCPeerConnection; offer: string }> {
-  const pc = new RTCPeerConnection({
-    bundlePolicy: 'max-bundle',
-    codecs: { video: [useH264()], audio: [useOPUS()] },
-    iceServers: [{ urls: 'stun:127.0.0.1:9' }],
-    iceStunGatherTimeout: 0,
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    iceInterfaceAddresses: { udp4: '127.0.0.1' },
-  });
-  pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendrecv' });
-  pc.addTransceiver('video', { direction: 'sendrecv' });
-  await pc.setLocalDescription(await pc.createOffer());
-  return { pc, offer: toEchoShape(pc.localDescription!.sdp) };
-}
 
 function countPackets(pc: RTCPeerConnection, kind: 'audio' | 'video'): { count: () => number; payloadTypes: Set<number> } {
   let count = 0;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, type RTCPeerConnectionConfig } from 'werift';
 
 /**
  * Offers shaped like a real Echo Show's (DESIGN.md "WebRTC and media notes"), for tests.
@@ -33,3 +34,31 @@ export function toEchoShape(sdp: string): string {
       + `a=candidate:2 1 TCP 1015021823 ${ip} 9 typ host tcptype active`);
 }
 
+
+/**
+ * werift peer settings for a test viewer on loopback: it gathers 127.0.0.1 alone and pairs only
+ * with 127.0.0.1. There is no STUN switch in werift (`[]` means Google's), so the STUN server is
+ * the discard port on loopback and gathering does not wait for it.
+ */
+export const LOOPBACK_PEER: RTCPeerConnectionConfig = {
+  iceServers: [{ urls: 'stun:127.0.0.1:9' }],
+  iceStunGatherTimeout: 0,
+  iceUseIpv4: false,
+  iceUseIpv6: false,
+  iceAdditionalHostAddresses: ['127.0.0.1'],
+  iceInterfaceAddresses: { udp4: '127.0.0.1' },
+  iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === '127.0.0.1',
+};
+
+/**
+ * An Echo stand-in: a werift viewer whose offer is rewritten to Echo's shape. max-bundle like
+ * Echo (werift's default max-compat offerer leaks its unused socket on close, werift 0.25).
+ */
+export async function echoViewer(): Promise<{ pc: RTCPeerConnection; offer: string; micTrack: MediaStreamTrack }> {
+  const pc = new RTCPeerConnection({ ...LOOPBACK_PEER, bundlePolicy: 'max-bundle', codecs: { video: [useH264()], audio: [useOPUS()] } });
+  const micTrack = new MediaStreamTrack({ kind: 'audio' });
+  pc.addTransceiver(micTrack, { direction: 'sendrecv' });
+  pc.addTransceiver('video', { direction: 'sendrecv' });
+  await pc.setLocalDescription(await pc.createOffer());
+  return { pc, offer: toEchoShape(pc.localDescription!.sdp), micTrack };
+}

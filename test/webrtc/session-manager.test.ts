@@ -4,13 +4,12 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS } from 'werift';
 import { CameraStreams } from '../../src/camera/camera-streams.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import type { CameraConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { SessionManager, type SessionManagerOptions } from '../../src/webrtc/session-manager.ts';
-import { fixture, toEchoShape } from '../helpers/echo-offer.ts';
+import { echoViewer, fixture } from '../helpers/echo-offer.ts';
 
 const log = createLogger({ level: 'silent' });
 const demo: CameraConfig = { id: 'demo', name: 'Demo', kind: 'camera', url: `file:${DEMO_CLIP}`, talkback: 'none', transcode: 'auto', preload: false };
@@ -36,23 +35,6 @@ function manager(overrides: Partial<SessionManagerOptions> = {}): { sessions: Se
   return { sessions, streams };
 }
 
-async function echoViewer(): Promise<{ pc: RTCPeerConnection; offer: string }> {
-  const pc = new RTCPeerConnection({
-    bundlePolicy: 'max-bundle',
-    codecs: { video: [useH264()], audio: [useOPUS()] },
-    iceServers: [{ urls: 'stun:127.0.0.1:9' }],
-    iceStunGatherTimeout: 0,
-    iceUseIpv4: false,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    iceInterfaceAddresses: { udp4: '127.0.0.1' },
-  });
-  owned.push(pc);
-  pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendrecv' });
-  pc.addTransceiver('video', { direction: 'sendrecv' });
-  await pc.setLocalDescription(await pc.createOffer());
-  return { pc, offer: toEchoShape(pc.localDescription!.sdp) };
-}
 
 async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
   const started = Date.now();
@@ -77,6 +59,7 @@ describe('SessionManager clean-up', () => {
   test('a connected session ends at the maximum lifetime', async () => {
     const { sessions } = manager({ maxSessionMs: 1500 });
     const viewer = await echoViewer();
+    owned.push(viewer.pc);
     const answer = await sessions.offer({ sessionId: 'long', cameraId: 'demo', offerSdp: viewer.offer });
     await viewer.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await until('connected', () => sessions.list()[0]?.state === 'connected', 5000);
@@ -86,6 +69,7 @@ describe('SessionManager clean-up', () => {
   test('a viewer that goes silent (hung up, lost power) is noticed by its missing RTCP reports', async () => {
     const { sessions } = manager({ silenceTimeoutMs: 2000 });
     const viewer = await echoViewer();
+    owned.push(viewer.pc);
     const answer = await sessions.offer({ sessionId: 'hangup', cameraId: 'demo', offerSdp: viewer.offer });
     await viewer.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await until('connected', () => sessions.list()[0]?.state === 'connected', 5000);

@@ -9,31 +9,22 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, useH264, useOPUS,
+  MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket,
   type RTCPeerConnectionConfig, type RTCRtpTransceiver,
 } from 'werift';
 import {
   analyzeOffer, finalizeAnswer, normalizeOfferForWerift, type AnswerOptions, type OfferAnalysis,
 } from '../../src/webrtc/sdp.ts';
-import { fixture, toEchoShape } from '../helpers/echo-offer.ts';
+import { echoViewer, fixture, LOOPBACK_PEER } from '../helpers/echo-offer.ts';
 
 const openPeers = new Set<RTCPeerConnection>();
 after(async () => {
   await Promise.all([...openPeers].map((pc) => pc.close()));
 });
 
-const LOOPBACK_ONLY: RTCPeerConnectionConfig = {
-  iceServers: [{ urls: 'stun:127.0.0.1:9' }],
-  iceStunGatherTimeout: 0,
-  iceUseIpv4: false,
-  iceUseIpv6: false,
-  iceAdditionalHostAddresses: ['127.0.0.1'],
-  iceInterfaceAddresses: { udp4: '127.0.0.1' },
-  iceFilterCandidatePair: (pair) => pair.remoteCandidate.host === '127.0.0.1',
-};
 
 function peer(config: RTCPeerConnectionConfig): RTCPeerConnection {
-  const pc = new RTCPeerConnection({ ...LOOPBACK_ONLY, ...config });
+  const pc = new RTCPeerConnection({ ...LOOPBACK_PEER, ...config });
   openPeers.add(pc);
   return pc;
 }
@@ -115,18 +106,6 @@ function assertAnswersEcho(answer: string, analysis: OfferAnalysis, audioDirecti
   }
 }
 
-async function echoShapedOfferer(): Promise<{ pc: RTCPeerConnection; offer: string; micTrack: MediaStreamTrack }> {
-  // max-bundle: one transport, like Echo. With werift's default (max-compat) the offerer opens one
-  // socket per m-line and close() leaks the one the BUNDLE answer leaves unused (werift 0.25).
-  const pc = peer({ bundlePolicy: 'max-bundle', codecs: { video: [useH264()], audio: [useOPUS()] } });
-  const micTrack = new MediaStreamTrack({ kind: 'audio' });
-  pc.addTransceiver(micTrack, { direction: 'sendrecv' });
-  pc.addTransceiver('video', { direction: 'sendrecv' });
-  await pc.setLocalDescription(await pc.createOffer());
-  const local = pc.localDescription;
-  assert.ok(local);
-  return { pc, offer: toEchoShape(local.sdp), micTrack };
-}
 
 function waitFor<T>(subscribe: (resolve: (value: T) => void) => void, what: string, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -199,7 +178,8 @@ describe('werift answers offers after normalizeOfferForWerift → finalizeAnswer
 
 describe('an Echo-shaped werift offerer and the answerer connect on loopback', () => {
   test('video RTP reaches the viewer on the offered PT; talkback audio reaches us', async () => {
-    const viewer = await echoShapedOfferer();
+    const viewer = await echoViewer();
+    openPeers.add(viewer.pc);
     const bridge = await answerOffer(viewer.offer, { talkback: true });
     assertAnswersEcho(bridge.answer, bridge.analysis, 'sendrecv');
     assert.match(viewer.offer, /^m=video 1 UDP\/TLS\/RTP\/SAVPF 126\r\nb=AS:2500\r\n/m);
