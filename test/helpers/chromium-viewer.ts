@@ -1,6 +1,6 @@
 // A real WebRTC viewer for tests: headless Debian Chromium (driven by playwright-core) that
 // offers like a browser would and reports what it decoded. Loopback only: see LOOPBACK below.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export interface ViewerOptions {
-  /** sendrecv uses Chromium's fake microphone via getUserMedia (a 440 Hz-ish beep). */
+  /** sendrecv sends Chromium's fake microphone (getUserMedia: a beep every second). Default none. */
   audio?: 'none' | 'recvonly' | 'sendrecv';
 }
 
@@ -52,6 +52,26 @@ export interface ChromiumBrowser {
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
+// LOOPBACK. The machine has another interface (eth0) and tests must never address it, nor send
+// anything off the machine. What Chromium does by default, and what each switch below changes:
+// - It binds one UDP socket per interface and, given a 127.0.0.1 remote candidate, checks it from
+//   *every* socket: the eth0 socket's check reaches the answerer from eth0's address, the answerer
+//   (werift) answers to that address, and a peer-reflexive pair on eth0's address follows. The
+//   --webrtc-ip-handling-policy below turns off per-interface sockets: Chromium binds a single
+//   0.0.0.0 socket (which the kernel sends to 127.0.0.1 from 127.0.0.1) and advertises it under
+//   the default route's address, which loopbackOnly() rewrites to 127.0.0.1. (That also makes
+//   --allow-loopback-in-peer-connection, which only adds lo to the enumerated interfaces, moot.)
+// - With WebRtcHideLocalIpsWithMdns on, Chromium joins the mDNS group 224.0.0.251 on eth0 (an IGMP
+//   report leaves the machine) even when no .local candidate is used. It is turned off through
+//   the about:flags entry in Local State, because a second --disable-features switch would
+//   replace playwright's own --disable-features list (the last switch wins), not extend it.
+// - At start-up Chromium resolves update.googleapis.com and accounts.google.com despite
+//   --disable-background-networking: the resolver rules fail every name lookup locally.
+// - Not preventable by a switch: Chromium connect()s UDP sockets, sending nothing, to 8.8.8.8:53
+//   and [2001:4860:4860::8888]:53 (WebRTC's default-route lookup, unconditional) and :443 (the
+//   resolver's IPv6 probe). The route lookup for the IPv6 one makes this kernel
+//   (CONFIG_IPV6_ROUTER_PREF, router_probe_interval 60 s) send one neighbour solicitation to
+//   the unreachable IPv6 default router, at most once a minute. No datagram leaves.
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -63,13 +83,14 @@ const ARGS = [
   '--disable-sync',
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
+  '--allow-loopback-in-peer-connection', // moot under the policy below; kept as DESIGN.md lists it
   '--webrtc-ip-handling-policy=default_public_and_private_interfaces',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
   '--no-proxy-server',
-  // Muted <video> autoplays anyway; <audio> needs this, and without playout there is no audioLevel.
+  // Muted <video> autoplays anyway; <audio> needs this to play out.
   '--autoplay-policy=no-user-gesture-required',
 ];
+const LOCAL_STATE = { browser: { enabled_labs_experiments: ['enable-webrtc-hide-local-ips-with-mdns@2'] } };
 
 // The page side. Plain JS served over http://127.0.0.1 (getUserMedia needs a secure-ish origin,
 // which a data: URL is not). Kept as a string so the tsconfig needs no DOM lib.
@@ -95,9 +116,11 @@ function gatheringComplete() {
 
 window.viewer = {
   async createOffer(audioMode) {
-    if (audioMode === 'sendrecv') {
-      mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
-    }
+    window.viewer.closePeer();
+    firstFrameAtMs = undefined;
+    // Always capture the fake microphone: Chromium reports decoderImplementation only to a page
+    // that is capturing. It is sent only with audio 'sendrecv'.
+    mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
     pc = new RTCPeerConnection({ iceServers: [] });
     pc.addTransceiver('video', { direction: 'recvonly' });
     if (audioMode === 'recvonly') pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -107,12 +130,12 @@ window.viewer = {
       element.srcObject = new MediaStream([event.track]);
       element.play().catch(() => {});
       if (event.track.kind === 'video') {
-        video.requestVideoFrameCallback((now) => { firstFrameAtMs ??= now; });
+        video.requestVideoFrameCallback((now, frame) => { firstFrameAtMs ??= frame.presentationTime ?? now; });
       }
     };
     await pc.setLocalDescription();
     await gatheringComplete();
-    window.rawOffer = pc.localDescription.sdp;
+    window.rawOffer = pc.localDescription.sdp; // as Chromium made it, for debugging via viewer.page
     return pc.localDescription.sdp;
   },
   async setAnswer(sdp) {
@@ -149,18 +172,31 @@ window.viewer = {
   closePeer() {
     if (pc) pc.close();
     if (mic) for (const track of mic.getTracks()) track.stop();
+    mic = null;
   },
 };
 </script></body></html>`;
 
 /**
- * LOOPBACK: keep only 127.0.0.1 UDP candidates and point c= lines at 127.0.0.1, so the answerer
- * never targets (or mDNS-resolves) any other address of this machine.
+ * Makes Chromium's offer loopback-only: every IPv4 UDP host candidate gets address 127.0.0.1 (it
+ * names the 0.0.0.0 socket, which 127.0.0.1 reaches, see LOOPBACK above), c= lines say 127.0.0.1,
+ * and every other candidate (TCP, IPv6, mDNS .local, srflx) goes, so the answerer never targets or
+ * mDNS-resolves anything but 127.0.0.1.
  */
 export function loopbackOnly(sdp: string): string {
-  const lines = sdp.split(/\r?\n/).filter((line) => line !== '');
-  const kept = lines.filter((line) => !line.startsWith('a=candidate:') || / udp \d+ 127\.0\.0\.1 \d+ typ host/i.test(line));
-  return kept.map((line) => (line.startsWith('c=IN IP4 ') ? 'c=IN IP4 127.0.0.1' : line)).join('\r\n') + '\r\n';
+  const out: string[] = [];
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line === '') continue;
+    if (line.startsWith('c=IN IP4 ')) {
+      out.push('c=IN IP4 127.0.0.1');
+    } else if (line.startsWith('a=candidate:')) {
+      const host = /^(a=candidate:\S+ \d+ udp \d+ )(\d+\.\d+\.\d+\.\d+)( \d+ typ host.*)$/i.exec(line);
+      if (host) out.push(`${host[1]}127.0.0.1${host[3]}`);
+    } else {
+      out.push(line);
+    }
+  }
+  return out.join('\r\n') + '\r\n';
 }
 
 function listen(server: Server): Promise<number> {
@@ -168,6 +204,38 @@ function listen(server: Server): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
+}
+
+/**
+ * Live processes of one Chromium: the browser (found by its user-data dir), its descendants (the
+ * zygotes, renderers, GPU and utility processes do not carry that switch) and the crashpad
+ * handlers, which daemonize but name the dir in --database (HOME points into it).
+ */
+async function chromiumProcesses(userDataDir: string): Promise<number[]> {
+  const all = new Map<number, { ppid: number; cmdline: string }>();
+  for (const name of await readdir('/proc').catch(() => [])) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue; // exited, waiting to be reaped: not running
+      all.set(pid, { ppid: Number(ppid), cmdline: (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const ours = new Set([...all].filter(([, p]) => p.cmdline.includes(userDataDir)).map(([pid]) => pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, p] of all) {
+      if (!ours.has(pid) && ours.has(p.ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...ours];
 }
 
 export async function launchChromium(options: { extraArgs?: string[] } = {}): Promise<ChromiumBrowser> {
@@ -178,34 +246,56 @@ export async function launchChromium(options: { extraArgs?: string[] } = {}): Pr
   const port = await listen(server);
   const url = `http://127.0.0.1:${port}/`;
   const userDataDir = await mkdtemp(join(tmpdir(), 'porchlight-chromium-'));
-  if (!process.env.NOLS) await writeFile(join(userDataDir, "Local State"), JSON.stringify({ browser: { enabled_labs_experiments: ['enable-webrtc-hide-local-ips-with-mdns@2'] } }));
-  let context: BrowserContext;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [...ARGS.filter((a) => !(process.env.DROP && a.startsWith(process.env.DROP))), ...(options.extraArgs ?? [])],
-      viewport: { width: 640, height: 360 },
-      timeout: 30_000,
-    });
-  } catch (error) {
-    server.close();
-    await rm(userDataDir, { recursive: true, force: true });
-    throw error;
-  }
+  await writeFile(join(userDataDir, 'Local State'), JSON.stringify(LOCAL_STATE));
+  // Crash reports, PulseAudio and dconf files would otherwise land in the real ~/.config.
+  const home = join(userDataDir, 'home');
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_CACHE_HOME: join(home, '.cache') };
 
+  let context: BrowserContext | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await context.close().catch(() => {});
+      const pids = await chromiumProcesses(userDataDir);
+      const closed = context?.close().catch(() => {});
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      // Children normally die with the browser; make sure, then kill what is left.
+      const deadline = Date.now() + 5000;
+      let alive = pids;
+      while (alive.length > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const now = new Set(await chromiumProcesses(userDataDir));
+        alive = alive.filter((pid) => now.has(pid));
+      }
+      for (const pid of alive) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(userDataDir, { recursive: true, force: true, maxRetries: 3 });
     })());
 
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [...ARGS, ...(options.extraArgs ?? [])],
+      env,
+      viewport: { width: 640, height: 360 },
+      timeout: 30_000,
+    });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const browserContext = context;
+
   return {
     async newViewer() {
-      const page = await context.newPage();
+      const page = await browserContext.newPage();
       await page.goto(url);
       return makeViewer(page);
     },
