@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AlexaDispatcher } from './alexa/dispatcher.ts';
-import { discoverHandler } from './alexa/discovery.ts';
+import { acceptGrantHandler, NAMESPACE as AUTHORIZATION } from './alexa/authorization.ts';
+import { discoverHandler, discoveryEndpoint } from './alexa/discovery.ts';
 import type { CameraDirectory, CameraEndpoint } from './alexa/ports.ts';
 import { reportStateHandler } from './alexa/report-state.ts';
 import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
+import { AlexaCloud } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
@@ -60,6 +62,7 @@ export class App {
   readonly dispatcher: AlexaDispatcher;
   readonly streams: CameraStreams;
   readonly sessions: SessionManager;
+  readonly cloud: AlexaCloud;
   #ffmpeg: FfmpegStatus = {};
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -73,11 +76,23 @@ export class App {
       intervalMs: config.healthIntervalSec * 1000,
       log: log.child({ component: 'health' }),
     });
+    this.cloud = new AlexaCloud({
+      dataDir: config.dataDir,
+      alexa: config.alexa,
+      doorbellDebounceMs: config.doorbellDebounceSec * 1000,
+      currentEndpoints: () => cameras.list().map((camera) => discoveryEndpoint(camera, VERSION)),
+      log: log.child({ component: 'cloud' }),
+    });
+    this.health.on('change', (cameraId, health) => this.cloud.reportConnectivity(cameraId, health.value, health.timeOfSample));
     this.streams = new CameraStreams({
       cameras: config.cameras,
       defaultLingerSec: config.lingerSec,
       ffmpegPath: () => this.#ffmpeg.path,
       log: log.child({ component: 'camera' }),
+      onStream: (stream) => {
+        stream.on('failure', (failure) => this.health.noteStreamFailure(stream.id, failure.code, failure.message));
+        stream.on('state', (state) => state === 'streaming' && this.health.noteStreamHealthy(stream.id));
+      },
     });
     const [low, high] = config.webrtc.udpPorts.split('-').map(Number) as [number, number];
     this.sessions = new SessionManager({
@@ -98,6 +113,7 @@ export class App {
     this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })
       .register('Alexa.Discovery', 'Discover', discoverHandler(cameras, VERSION), { endpoint: false })
       .register('Alexa', 'ReportState', reportStateHandler(this.health), { endpoint: true })
+      .register(AUTHORIZATION, 'AcceptGrant', acceptGrantHandler(this.cloud), { endpoint: false })
       .register(RTC, 'InitiateSessionWithOffer', initiateSessionHandler(this.sessions), { endpoint: true })
       .register(RTC, 'SessionConnected', sessionConnectedHandler(this.sessions), { endpoint: true })
       .register(RTC, 'SessionDisconnected', sessionDisconnectedHandler(this.sessions), { endpoint: true });
@@ -106,6 +122,13 @@ export class App {
       proxySecret: config.server.proxySecret,
       dispatch: (directive) => this.dispatcher.dispatch(directive),
       readiness: () => this.readiness(),
+      adminToken: config.server.adminToken,
+      pressDoorbell: (cameraId) => {
+        const camera = config.cameras.find((c) => c.id === cameraId);
+        if (!camera) return 'unknown-camera';
+        if (camera.kind !== 'doorbell') return 'not-a-doorbell';
+        return this.cloud.pressDoorbell(cameraId);
+      },
       ...(config.server.tls && { tls: config.server.tls }),
     });
   }
@@ -116,6 +139,7 @@ export class App {
     if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
     this.health.start();
+    this.cloud.start();
     if (this.#ffmpeg.path) this.streams.startPreloaded();
     const address = await this.http.listen({ host: this.config.server.host, port: this.config.server.port });
     this.#listening = true;
@@ -141,6 +165,8 @@ export class App {
       // Informational: a camera being down does not make the bridge unready.
       cameras: { ok: true, ...cameras },
       sessions: { ok: true, active: this.sessions.size },
+      // Events are best effort for readiness, but a needed re-link is shown loudly.
+      alexa: { ok: true, ...this.cloud.status() },
     };
     return { ready: Object.values(checks).every((check) => check.ok), checks };
   }
@@ -167,6 +193,7 @@ export class App {
       this.sessions.close();
       await this.streams.close();
       this.health.close();
+      await this.cloud.close();
     })();
     return this.#closing;
   }

@@ -54,3 +54,9 @@ export interface RtcSessions {
   /** Idempotent: ends the session if it is still there. */
   disconnect(sessionId: string): void;
 }
+
+/** Account linking for proactive events (Alexa.Authorization), implemented by cloud/. */
+export interface AccountLinking {
+  /** Exchanges the grant code for tokens; rejects with an Error whose message says why (no secrets). */
+  acceptGrant(code: string): Promise<void>;
+}

@@ -8,6 +8,8 @@ export interface CameraStreamsOptions {
   /** Resolved at start-up; undefined when no ffmpeg was found (streams then fail clearly). */
   ffmpegPath: () => string | undefined;
   log: Logger;
+  /** Called with each stream when it is made, to follow its failures (health). */
+  onStream?: (stream: CameraStream) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export class CameraStreams {
     });
     this.#streams.set(camera.id, stream);
     stream.once('closed', () => this.#streams.delete(camera.id));
+    this.#options.onStream?.(stream);
     return stream;
   }
 

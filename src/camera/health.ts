@@ -44,13 +44,19 @@ export async function probeCamera(url: string, options: { timeoutMs: number; sig
   return result.reachable ? { value: 'OK' } : { value: 'UNREACHABLE', code: result.code, reason: result.reason };
 }
 
+/** Two failed probes in a row make a camera UNREACHABLE; one success makes it OK again. */
+export const FAILURES_TO_UNREACHABLE = 2;
+
 /**
- * Probes every camera now and every `intervalMs`, keeps the latest reading per camera and emits
- * `change` when a camera's connectivity flips. Answers ReportState through ConnectivitySource.
+ * Probes every camera now and every `intervalMs` and keeps a debounced connectivity per camera:
+ * one lost probe does not flap Alexa's state. Emits `change` when a camera's connectivity flips
+ * (and once per camera for its first reading). Answers ReportState through ConnectivitySource.
+ * A camera stream's own failures and successes count like probes.
  */
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements ConnectivitySource {
   readonly #targets: Map<string, HealthTarget>;
   readonly #latest = new Map<string, CameraHealth>();
+  readonly #failures = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<CameraHealth>>();
   readonly #abort = new AbortController();
   readonly #options: HealthMonitorOptions;
@@ -69,12 +75,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     this.#timer = setInterval(() => this.#probeAll(), this.#options.intervalMs);
   }
 
+  /** The debounced reading; undefined before the first probe finished. */
   health(cameraId: string): CameraHealth | undefined {
     return this.#latest.get(cameraId);
-  }
-
-  all(): Map<string, CameraHealth> {
-    return new Map(this.#latest);
   }
 
   async connectivity(cameraId: string): Promise<ConnectivityReading> {
@@ -82,7 +85,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     return { value: health.value, timeOfSample: health.timeOfSample };
   }
 
-  /** Probes one camera now; concurrent callers share one probe. */
+  /** Probes one camera now; concurrent callers share one probe. Resolves with the debounced reading. */
   probe(cameraId: string): Promise<CameraHealth> {
     const target = this.#targets.get(cameraId);
     if (!target) return Promise.reject(new Error(`unknown camera ${cameraId}`));
@@ -94,6 +97,19 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
       .finally(() => this.#inFlight.delete(cameraId));
     this.#inFlight.set(cameraId, probe);
     return probe;
+  }
+
+  /** The camera's stream failed: count it as a failed probe and probe again at once. */
+  noteStreamFailure(cameraId: string, code: string, reason: string): void {
+    if (!this.#targets.has(cameraId) || this.#closed) return;
+    this.#record(cameraId, { value: 'UNREACHABLE', code, reason, timeOfSample: new Date() });
+    this.probe(cameraId).catch((err: unknown) => this.#options.log.error({ err, cameraId }, 'health probe failed'));
+  }
+
+  /** The camera's stream delivers video: as good as a successful probe. */
+  noteStreamHealthy(cameraId: string): void {
+    if (!this.#targets.has(cameraId) || this.#closed) return;
+    this.#record(cameraId, { value: 'OK', timeOfSample: new Date() });
   }
 
   close(): void {
@@ -109,17 +125,25 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     }
   }
 
-  #record(cameraId: string, health: CameraHealth): CameraHealth {
+  /** Folds one observation into the debounced reading. */
+  #record(cameraId: string, observed: CameraHealth): CameraHealth {
     const previous = this.#latest.get(cameraId);
     // A probe cut short by close() says nothing about the camera.
-    if (this.#closed) return previous ?? health;
-    this.#latest.set(cameraId, health);
-    if (previous?.value !== health.value) {
-      const log = this.#options.log.child({ cameraId });
-      if (health.value === 'OK') log.info('camera reachable');
-      else log.warn({ code: health.code, reason: health.reason }, 'camera unreachable');
-      this.emit('change', cameraId, health, previous);
+    if (this.#closed) return previous ?? observed;
+    const failures = observed.value === 'OK' ? 0 : (this.#failures.get(cameraId) ?? 0) + 1;
+    this.#failures.set(cameraId, failures);
+    const flips = previous === undefined || (observed.value === 'OK' ? previous.value !== 'OK' : previous.value === 'OK' && failures >= FAILURES_TO_UNREACHABLE);
+    if (!flips) {
+      // Same state: refresh the sample time (and the reason while it stays unreachable).
+      const current = previous.value === observed.value ? observed : { ...previous, timeOfSample: observed.timeOfSample };
+      this.#latest.set(cameraId, current);
+      return current;
     }
-    return health;
+    this.#latest.set(cameraId, observed);
+    const log = this.#options.log.child({ cameraId });
+    if (observed.value === 'OK') log.info('camera reachable');
+    else log.warn({ code: observed.code, reason: observed.reason }, 'camera unreachable');
+    this.emit('change', cameraId, observed, previous);
+    return observed;
   }
 }

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { alexaRoute } from './alexa-route.ts';
+import { apiRoutes, type DoorbellOutcome } from './api-routes.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
 
 export interface HttpServerOptions {
@@ -10,6 +11,8 @@ export interface HttpServerOptions {
   proxySecret: string;
   dispatch: (directive: unknown) => Promise<AlexaEvent>;
   readiness: () => ReadinessReport;
+  adminToken: string;
+  pressDoorbell: (cameraId: string) => DoorbellOutcome;
   tls?: { cert: string; key: string };
 }
 
@@ -46,5 +49,6 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { readiness: options.readiness });
   app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
+  app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell });
   return app;
 }

@@ -1,0 +1,35 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { adminAuth } from './admin-auth.ts';
+
+export type DoorbellOutcome = 'queued' | 'folded' | 'not-configured' | 'not-a-doorbell' | 'unknown-camera';
+
+export interface ApiRoutesOptions {
+  adminToken: string;
+  pressDoorbell: (cameraId: string) => DoorbellOutcome;
+}
+
+const cameraParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,256}$' } },
+} as const;
+
+/** /api/*: the console's API, every route behind the admin token. */
+export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, options) => {
+  app.addHook('onRequest', adminAuth(options.adminToken));
+
+  app.post<{ Params: { id: string } }>('/api/cameras/:id/doorbell', { schema: { params: cameraParams } }, async (request, reply) => {
+    const outcome = options.pressDoorbell(request.params.id);
+    switch (outcome) {
+      case 'unknown-camera':
+        return reply.code(404).send({ error: 'not_found', reason: `no camera "${request.params.id}"` });
+      case 'not-a-doorbell':
+        return reply.code(400).send({ error: 'not_a_doorbell', reason: `camera "${request.params.id}" is not configured with kind: doorbell` });
+      case 'not-configured':
+        return reply.code(409).send({ error: 'alexa_not_configured', reason: 'set alexa.clientId and alexa.clientSecret to send doorbell presses to Alexa' });
+      default:
+        // Folded presses are still a success for the caller: Alexa hears about the ring once.
+        return reply.code(202).send({ status: outcome });
+    }
+  });
+};
