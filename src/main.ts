@@ -2,16 +2,27 @@ import { parseArgs } from 'node:util';
 import { App } from './app.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { secretsFile, withSecrets } from './config/secrets.ts';
+import { discoverySessionCli } from './cloud/discovery-session.ts';
 import { createLogger } from './log.ts';
 
 const USAGE = `usage:
   porchlight [serve] [--config FILE]      run the bridge (the embedded demo camera when no config is given)
   porchlight check-config [--config FILE]  validate a configuration and exit
+  porchlight discovery-session --unit UNIT --skill-id ID [--stage LIVE|DEVELOPMENT] [--api-url URL] [--token T]
+                                           ask Alexa Smart Properties to discover the skill's cameras in a unit
 The config file may also come from PORCHLIGHT_CONFIG.`;
 
 const CLOSE_DEADLINE_MS = 10_000;
 
 async function main(argv: string[]): Promise<number> {
+  // Its own options (--unit, --skill-id…): parsed by the command itself.
+  if (argv[0] === 'discovery-session') {
+    return discoverySessionCli(argv.slice(1), {
+      env: process.env,
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });

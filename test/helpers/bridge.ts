@@ -23,9 +23,12 @@ export interface TestBridge {
   close(): Promise<void>;
 }
 
-/** A real bridge on 127.0.0.1:0 with a config file written to a fresh temp dir. */
-export async function startBridge(config: Record<string, unknown>): Promise<TestBridge> {
-  const dir = mkdtempSync(join(tmpdir(), 'porchlight-test-'));
+/**
+ * A real bridge on 127.0.0.1:0 with a config file written to a fresh temp dir, or to `dir` to
+ * restart on an earlier bridge's data (the caller then removes it).
+ */
+export async function startBridge(config: Record<string, unknown>, options: { dir?: string } = {}): Promise<TestBridge> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'porchlight-test-'));
   const path = join(dir, 'porchlight.yaml');
   const server = { host: '127.0.0.1', port: 0, proxySecret: PROXY_SECRET, adminToken: ADMIN_TOKEN, ...(config.server as object) };
   writeFileSync(path, stringify({ dataDir: join(dir, 'data'), ...config, server }));
@@ -63,7 +66,7 @@ export async function startBridge(config: Record<string, unknown>): Promise<Test
     },
     async close() {
       await app.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
