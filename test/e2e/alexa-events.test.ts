@@ -144,3 +144,51 @@ describe('events to Alexa', () => {
     for (const secret of ['test-client-secret', 'good-grant-1', 'Atza|', 'Atzr|']) assert.ok(!logs.includes(secret), `${secret} in the log`);
   });
 });
+
+describe('events survive a failing gateway and a bridge restart', () => {
+  test('a press and a health change while the gateway fails, a restart, then recovery: all delivered once, no new grant', async (t) => {
+    const cloud = await startFakeAlexaCloud();
+    const camera = await startFakeCamera();
+    const dir = mkdtempSync(join(tmpdir(), 'porchlight-outage-'));
+    let bridge: TestBridge | undefined;
+    t.after(async () => {
+      await bridge?.close();
+      await Promise.all([cloud.close(), camera.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const config = {
+      healthIntervalSec: 5,
+      alexa: { clientId: 'test-client-id', clientSecret: 'test-client-secret', lwaTokenUrl: cloud.lwaTokenUrl, eventGatewayUrl: cloud.eventGatewayUrl },
+      cameras: [
+        { id: 'front-door', name: 'Front Door', kind: 'doorbell', url: `file:${DEMO_CLIP}` },
+        { id: 'garage', name: 'Garage', url: camera.url },
+      ],
+    };
+    bridge = await startBridge(config, { dir });
+    const grant = await bridge.postAlexa(directive('Alexa.Authorization', 'AcceptGrant', {
+      correlationToken: null,
+      payload: { grant: { type: 'OAuth2.AuthorizationCode', code: 'good-outage' }, grantee: { type: 'BearerToken', token: 'user-access-token-xyz' } },
+    }));
+    assertValidAlexaMessage(grant.json);
+    const initial = await cloud.waitForEvents(2, 10_000); // the first readings of both cameras
+    assert.equal(initial.length, 2);
+
+    cloud.script('events', [{ status: 500 }, { status: 429 }, { status: 503 }, { status: 500 }]);
+    assert.equal((await ring(bridge, 'front-door')).status, 202);
+    await camera.close();
+    await until('the garage to be unreachable', () => bridge!.app.health.health('garage')?.value === 'UNREACHABLE', 20_000);
+    await until('a failed delivery', () => cloud.requests.some((q) => q.route === 'events' && q.status === 500), 5000);
+    assert.equal(cloud.events.length, 2, 'nothing new got through yet');
+
+    await bridge.close();
+    bridge = await startBridge(config, { dir });
+    const events = (await cloud.waitForEvents(4, 30_000)) as any[];
+    const later = events.slice(2);
+    for (const event of later) assertValidAlexaMessage(event);
+    assert.deepEqual(later.map((e) => e.event.header.name).sort(), ['ChangeReport', 'DoorbellPress']);
+    assert.deepEqual(later.find((e) => e.event.header.name === 'ChangeReport').event.payload.change.properties[0].value, { value: 'UNREACHABLE' });
+    assert.equal(cloud.issued.codeExchanges, 1, 'no new grant was needed');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(cloud.events.length, 4, 'each event delivered once');
+  });
+});
