@@ -1,6 +1,7 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { authorizationHeader, pickChallenge, splitCredentials } from './rtsp-auth.ts';
+import { parseRtspResponse, type RtspResponse } from './rtsp-message.ts';
 
 /**
  * A camera health probe. OPTIONS shows an RTSP server answers; DESCRIBE then checks the stream
@@ -18,10 +19,9 @@ export interface ProbeOptions {
   signal?: AbortSignal;
 }
 
-export interface RtspResponse {
-  status: number;
-  headers: Map<string, string[]>;
-}
+// The response parser moved to rtsp-message.ts (shared with the backchannel client); re-exported
+// here so this module's API is unchanged.
+export { parseRtspResponse, type RtspResponse } from './rtsp-message.ts';
 
 const DEFAULT_PORTS: Record<string, number> = { 'rtsp:': 554, 'rtsps:': 322 };
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -149,26 +149,4 @@ class RtspConnection {
     this.#waiter = undefined;
     this.#socket.destroy();
   }
-}
-
-/** Parses one RTSP response (status line, headers, Content-Length body) from the front of `buffer`. */
-export function parseRtspResponse(buffer: Buffer): { response: RtspResponse; length: number } | 'incomplete' | 'invalid' {
-  const end = buffer.indexOf('\r\n\r\n');
-  if (end < 0) {
-    return buffer.length >= 9 && !buffer.subarray(0, 9).toString('latin1').startsWith('RTSP/') ? 'invalid' : 'incomplete';
-  }
-  const [statusLine, ...headerLines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
-  const status = /^RTSP\/\d\.\d (\d{3})/.exec(statusLine ?? '');
-  if (!status) return 'invalid';
-  const headers = new Map<string, string[]>();
-  for (const line of headerLines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
-  }
-  const bodyLength = Number(headers.get('content-length')?.[0] ?? 0) || 0;
-  const length = end + 4 + bodyLength;
-  if (buffer.length < length) return 'incomplete';
-  return { response: { status: Number(status[1]), headers }, length };
 }
