@@ -23,6 +23,10 @@ export interface FfmpegProcessOptions {
   log: Logger;
   /** Grace period between SIGTERM and SIGKILL in close(). Default 2000 ms. */
   killAfterMs?: number;
+  /** Written to ffmpeg's stdin, which is then closed (an SDP read with `-i pipe:0`). */
+  stdin?: string;
+  /** ffmpeg's stdout, when it writes its output there (`pipe:1`). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface FfmpegStreams {
@@ -107,7 +111,19 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
     let child: ChildProcess;
     try {
       // An args array and no shell: the URL cannot be interpreted as anything but one argument.
-      child = spawn(this.#options.ffmpegPath, this.#options.args, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
+      const { stdin, onStdout } = this.#options;
+      child = spawn(this.#options.ffmpegPath, this.#options.args, {
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', onStdout ? 'pipe' : 'ignore', 'pipe'],
+        windowsHide: true,
+      });
+      if (stdin !== undefined) {
+        child.stdin?.on('error', () => {}); // EPIPE when ffmpeg dies first: the exit reports it
+        child.stdin?.end(stdin);
+      }
+      if (onStdout) {
+        child.stdout?.on('data', onStdout);
+        child.stdout?.on('error', () => {});
+      }
     } catch (err) {
       // Synchronous throws (bad argument types, NUL bytes): report like any spawn failure, after
       // the caller has had a chance to attach its 'exit' listener.

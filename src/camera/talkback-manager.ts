@@ -1,0 +1,112 @@
+import type { Logger } from 'pino';
+import type { CameraConfig } from '../config/schema.ts';
+import { Backchannel, BackchannelError } from './rtsp-backchannel.ts';
+import { TalkSession } from './talkback.ts';
+
+export interface TalkbackManagerOptions {
+  cameras: CameraConfig[];
+  ffmpegPath: () => string | undefined;
+  log: Logger;
+}
+
+export interface TalkbackStatus {
+  /** `unknown` until the first check or talk; `unsupported` once the camera refused. */
+  capability: 'unknown' | 'available' | 'unsupported';
+  reason?: string;
+  /** The session talking right now. */
+  talker?: string;
+  /** Why the last talk session lost its backchannel. */
+  lastFailure?: string;
+}
+
+/**
+ * Talkback for the cameras configured `talkback: onvif`: what each supports (checked at start by
+ * opening its backchannel once), and the one talker per camera — a second full-duplex viewer
+ * gets one-way audio, so two people never talk over each other through one speaker.
+ */
+export class TalkbackManager {
+  readonly #cameras: Map<string, CameraConfig>;
+  readonly #status = new Map<string, TalkbackStatus>();
+  readonly #talks = new Map<string, { sessionId: string; talk: TalkSession }>();
+  readonly #options: TalkbackManagerOptions;
+  #closed = false;
+
+  constructor(options: TalkbackManagerOptions) {
+    this.#options = options;
+    this.#cameras = new Map(options.cameras.filter((c) => c.talkback === 'onvif').map((c) => [c.id, c]));
+    for (const id of this.#cameras.keys()) this.#status.set(id, { capability: 'unknown' });
+  }
+
+  /** Full duplex works with this camera, as far as is known (discovery's isFullDuplexAudioSupported). */
+  supported(cameraId: string): boolean {
+    const status = this.#status.get(cameraId);
+    return status !== undefined && status.capability !== 'unsupported';
+  }
+
+  status(cameraId: string): TalkbackStatus | undefined {
+    const status = this.#status.get(cameraId);
+    return status && { ...status };
+  }
+
+  /** Checks every talkback camera's backchannel once, in the background. */
+  checkAll(): void {
+    for (const id of this.#cameras.keys()) {
+      this.check(id).catch((err: unknown) => this.#options.log.error({ err, cameraId: id }, 'talkback check failed'));
+    }
+  }
+
+  async check(cameraId: string): Promise<TalkbackStatus['capability']> {
+    const camera = this.#cameras.get(cameraId);
+    if (!camera) return 'unsupported';
+    const log = this.#options.log.child({ cameraId });
+    try {
+      const backchannel = await Backchannel.open({ url: camera.url, log });
+      await backchannel.close();
+      this.#update(cameraId, { capability: 'available' });
+      log.info({ codec: backchannel.codec.encoding }, 'camera has an ONVIF backchannel: talkback available');
+    } catch (err) {
+      if (err instanceof BackchannelError && err.code === 'UNSUPPORTED') {
+        this.#update(cameraId, { capability: 'unsupported', reason: err.message });
+        log.warn({ reason: err.message }, 'talkback: onvif is configured but the camera has no backchannel; Echo will get one-way audio');
+      } else {
+        // Unreachable or refusing credentials now says nothing about the backchannel itself.
+        log.info({ reason: (err as Error).message }, 'talkback check inconclusive');
+      }
+    }
+    return this.#status.get(cameraId)?.capability ?? 'unsupported';
+  }
+
+  /** Talk for a session if the camera supports it and nobody else is talking; else undefined. */
+  claim(cameraId: string, sessionId: string, opusPayloadType: number): TalkSession | undefined {
+    const camera = this.#cameras.get(cameraId);
+    const ffmpegPath = this.#options.ffmpegPath();
+    if (this.#closed || !camera || !ffmpegPath || !this.supported(cameraId)) return undefined;
+    const current = this.#talks.get(cameraId);
+    if (current && current.sessionId !== sessionId) return undefined;
+    current?.talk.close().catch(() => {});
+    const log = this.#options.log.child({ cameraId, sessionId });
+    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, payloadType: opusPayloadType, log });
+    this.#talks.set(cameraId, { sessionId, talk });
+    this.#update(cameraId, { talker: sessionId });
+    talk.on('talking', () => this.#update(cameraId, { capability: 'available' }));
+    talk.on('failed', (code, reason) => {
+      this.#update(cameraId, { lastFailure: reason, ...(code === 'UNSUPPORTED' && { capability: 'unsupported', reason }) });
+    });
+    talk.once('closed', () => {
+      if (this.#talks.get(cameraId)?.talk !== talk) return;
+      this.#talks.delete(cameraId);
+      const { talker: _gone, ...rest } = this.#status.get(cameraId) ?? { capability: 'unknown' as const };
+      this.#status.set(cameraId, rest);
+    });
+    return talk;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#talks.values()].map(({ talk }) => talk.close()));
+  }
+
+  #update(cameraId: string, change: Partial<TalkbackStatus>): void {
+    this.#status.set(cameraId, { ...(this.#status.get(cameraId) ?? { capability: 'unknown' }), ...change });
+  }
+}
