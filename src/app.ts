@@ -9,6 +9,7 @@ import type { CameraDirectory, CameraEndpoint } from './alexa/ports.ts';
 import { reportStateHandler } from './alexa/report-state.ts';
 import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
+import { TalkbackManager } from './camera/talkback-manager.ts';
 import { AlexaCloud } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT } from './config/load.ts';
@@ -31,8 +32,10 @@ interface FfmpegStatus {
 /** The configured cameras as Alexa endpoints. */
 class ConfiguredCameras implements CameraDirectory {
   readonly #cameras: Map<string, CameraConfig>;
-  constructor(cameras: CameraConfig[]) {
+  readonly #fullDuplex: (cameraId: string) => boolean;
+  constructor(cameras: CameraConfig[], fullDuplex: (cameraId: string) => boolean) {
     this.#cameras = new Map(cameras.map((camera) => [camera.id, camera]));
+    this.#fullDuplex = fullDuplex;
   }
   has(id: string): boolean {
     return this.#cameras.has(id);
@@ -42,8 +45,7 @@ class ConfiguredCameras implements CameraDirectory {
       id: camera.id,
       name: camera.name,
       kind: camera.kind,
-      // Talkback is not built yet: no camera can take the Echo's audio.
-      fullDuplexAudio: false,
+      fullDuplexAudio: this.#fullDuplex(camera.id),
       ...(camera.manufacturer && { manufacturer: camera.manufacturer }),
       ...(camera.model && { model: camera.model }),
     }));
@@ -63,6 +65,7 @@ export class App {
   readonly streams: CameraStreams;
   readonly sessions: SessionManager;
   readonly cloud: AlexaCloud;
+  readonly talkback: TalkbackManager;
   #ffmpeg: FfmpegStatus = {};
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -70,7 +73,9 @@ export class App {
   constructor(config: Config, log: Logger) {
     this.config = config;
     this.log = log;
-    const cameras = new ConfiguredCameras(config.cameras);
+    this.talkback = new TalkbackManager({ cameras: config.cameras, ffmpegPath: () => this.#ffmpeg.path, log: log.child({ component: 'talkback' }) });
+    // Full duplex only where it works: `talkback: onvif` and no refusal from the camera so far.
+    const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id));
     this.health = new HealthMonitor({
       cameras: config.cameras.map(({ id, url }) => ({ id, url })),
       intervalMs: config.healthIntervalSec * 1000,
@@ -107,6 +112,7 @@ export class App {
       connectTimeoutMs: config.webrtc.connectTimeoutSec * 1000,
       maxSessionMs: config.webrtc.maxSessionSec * 1000,
       maxViewersPerCamera: config.webrtc.maxViewersPerCamera,
+      talkback: this.talkback,
       unavailable: (cameraId) => this.#unavailable(cameraId),
       log: log.child({ component: 'webrtc' }),
     });
@@ -140,7 +146,10 @@ export class App {
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
     this.health.start();
     this.cloud.start();
-    if (this.#ffmpeg.path) this.streams.startPreloaded();
+    if (this.#ffmpeg.path) {
+      this.streams.startPreloaded();
+      this.talkback.checkAll();
+    }
     const address = await this.http.listen({ host: this.config.server.host, port: this.config.server.port });
     this.#listening = true;
     return address;
@@ -155,6 +164,7 @@ export class App {
           connectivity: health?.value ?? 'UNKNOWN',
           ...(health?.reason && { reason: health.reason }),
           ...(stream && { stream: stream.state, viewers: stream.viewers, ...(stream.lastFailure && { streamFailure: stream.lastFailure.message }) }),
+          ...(this.talkback.status(id) && { talkback: this.talkback.status(id) }),
         }];
       }),
     );
@@ -191,7 +201,7 @@ export class App {
       this.#listening = false;
       await this.http.close();
       this.sessions.close();
-      await this.streams.close();
+      await Promise.all([this.streams.close(), this.talkback.close()]);
       this.health.close();
       await this.cloud.close();
     })();

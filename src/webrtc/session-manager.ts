@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SessionRefused, type RtcSessions, type SessionOffer } from '../alexa/ports.ts';
 import type { CameraStream } from '../camera/camera-stream.ts';
+import type { TalkbackManager } from '../camera/talkback-manager.ts';
 import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
 import { Session, type IceSettings, type SessionCloseReason } from './session.ts';
 
@@ -12,6 +13,8 @@ export interface SessionManagerOptions {
   connectTimeoutMs: number;
   maxSessionMs: number;
   maxViewersPerCamera: number;
+  /** Two-way audio for cameras that support it; absent: every session is one-way. */
+  talkback?: Pick<TalkbackManager, 'claim'>;
   /** See SessionOptions.silenceTimeoutMs. */
   silenceTimeoutMs?: number;
   /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
@@ -78,14 +81,17 @@ export class SessionManager implements RtcSessions {
     this.#latestOffer.set(sessionId, token);
     this.#pending.set(cameraId, (this.#pending.get(cameraId) ?? 0) + 1);
     const log = this.#options.log.child({ sessionId, cameraId });
+    const talk = this.#talkFor(cameraId, sessionId, analysis);
     try {
       const { session, answerSdp } = await this.#answerWithin(
         Session.answer({
           id: sessionId, cameraId, offerSdp, analysis, ice: this.#options.ice, log,
+          ...(talk && { onViewerAudio: (packet: Buffer) => talk.pushOpus(packet) }),
           ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
         }),
         log,
       );
+      if (talk) session.once('closed', () => void talk.close());
       if (this.#closed || this.#latestOffer.get(sessionId) !== token) {
         session.close(this.#closed ? 'shutdown' : 'replaced');
         throw new SessionRefused('BUSY', `session ${sessionId} was offered again while this offer was being answered`);
@@ -95,6 +101,7 @@ export class SessionManager implements RtcSessions {
       log.info({ viewers: viewers + 1 }, 'session answered');
       return answerSdp;
     } catch (err) {
+      void talk?.close();
       if (err instanceof NegotiationError) throw new SessionRefused('BAD_OFFER', err.message);
       if (err instanceof SessionRefused) throw err;
       log.error({ err }, 'answering the offer failed');
@@ -131,6 +138,13 @@ export class SessionManager implements RtcSessions {
   close(): void {
     this.#closed = true;
     for (const { session } of [...this.#sessions.values()]) session.close('shutdown');
+  }
+
+  /** Talkback when the viewer sends audio (Opus) and the camera can take it from this session. */
+  #talkFor(cameraId: string, sessionId: string, analysis: OfferAnalysis) {
+    const audio = analysis.audio;
+    if (!audio || audio.opusPayloadType === undefined || !(audio.direction === 'sendrecv' || audio.direction === 'sendonly')) return undefined;
+    return this.#options.talkback?.claim(cameraId, sessionId, audio.opusPayloadType);
   }
 
   #countFor(cameraId: string): number {

@@ -31,6 +31,8 @@ export interface SessionOptions {
   log: Logger;
   /** Packets handed to werift and not yet sent; beyond it the viewer is too slow and we drop. */
   sendQueueLimit?: number;
+  /** Answer audio sendrecv and hand every RTP packet of the viewer's microphone here (talkback). */
+  onViewerAudio?: (packet: Buffer) => void;
   /**
    * A connected viewer sends RTCP reports every second or so; none for this long means it is
    * gone (hung up, lost power). ICE consent alone would take 30 s to notice.
@@ -119,6 +121,22 @@ class BoundedSender {
   }
 }
 
+/**
+ * Follows the viewer's microphone. werift replaces the receive track while applying an offer that
+ * signals SSRCs (and announces it on onTrack), so both the transceiver's track after
+ * setRemoteDescription and any track announced later are followed, each once.
+ */
+function viewerAudioListener(pc: RTCPeerConnection, onViewerAudio: ((packet: Buffer) => void) | undefined): (track: MediaStreamTrack) => void {
+  const followed = new Set<MediaStreamTrack>();
+  const follow = (track: MediaStreamTrack) => {
+    if (!onViewerAudio || track.kind !== 'audio' || followed.has(track)) return;
+    followed.add(track);
+    track.onReceiveRtp.subscribe((rtp) => onViewerAudio(rtp.serialize()));
+  };
+  if (onViewerAudio) pc.onTrack.subscribe(follow);
+  return follow;
+}
+
 /** Parses a packet once for every viewer; werift clones what it is given before rewriting it. */
 function parsed(packet: MediaPacket): RtpPacket {
   packet.parsed ??= RtpPacket.deSerialize(packet.data);
@@ -185,6 +203,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   static async answer(options: SessionOptions): Promise<{ session: Session; answerSdp: string }> {
     const { analysis } = options;
     const pc = new RTCPeerConnection(peerConfig(options.ice));
+    const listenToViewer = viewerAudioListener(pc, options.onViewerAudio);
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp: normalizeOfferForWerift(options.offerSdp, analysis) });
       const transceivers = pc.getTransceivers();
@@ -193,15 +212,17 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       video.setDirection('sendonly');
       await video.sender.replaceTrack(new MediaStreamTrack({ kind: 'video' }));
       let audio: RTCRtpTransceiver | undefined;
+      const talkback = options.onViewerAudio !== undefined;
       if (analysis.audio?.opusPayloadType !== undefined) {
         audio = transceivers.find((t) => t.mLineIndex === analysis.audio!.mLineIndex);
-        audio?.setDirection('sendonly');
+        audio?.setDirection(talkback ? 'sendrecv' : 'sendonly');
         await audio?.sender.replaceTrack(new MediaStreamTrack({ kind: 'audio' }));
+        if (audio) listenToViewer(audio.receiver.track);
       }
       // Subscribed before setLocalDescription: DTLS may finish right after it.
       const session = new Session(options, pc, video, audio);
       await pc.setLocalDescription(await pc.createAnswer());
-      const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { excludedAddresses: options.ice.excludedAddresses });
+      const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { talkback, excludedAddresses: options.ice.excludedAddresses });
       return { session, answerSdp };
     } catch (err) {
       await pc.close().catch(() => {});
