@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { App } from './app.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { secretsFile, withSecrets } from './config/secrets.ts';
-import { discoverySessionCli } from './cloud/discovery-session.ts';
+import { discoverySessionCli } from './cloud/discovery-session-cli.ts';
 import { createLogger } from './log.ts';
 
 const USAGE = `usage:

@@ -5,12 +5,11 @@ import type { AddressInfo } from 'node:net';
 import {
   DEFAULT_API_URL,
   DEFAULT_TIMEOUT_MS,
-  discoverySessionCli,
-  parseDiscoverySessionArgs,
   retryDelayMs,
   runDiscoverySession,
   type DiscoverySessionOptions,
 } from '../../src/cloud/discovery-session.ts';
+import { discoverySessionCli, parseDiscoverySessionArgs } from '../../src/cloud/discovery-session-cli.ts';
 import { startFakeDiscoverySessions, type FakeDiscoverySessions } from '../fixtures/fake-discovery-sessions.ts';
 
 const UNIT = 'amzn1.alexa.unit.did.AHXYZ/room 12';

@@ -1,0 +1,233 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
+/**
+ * The client behind `npm run simulate` (its command line: simulate.ts): say an utterance to the
+ * skill through Amazon's Skill Simulation API (SMAPI v2) and wait for what Alexa answered and what
+ * passed between Alexa and the skill.
+ *
+ *   POST {apiUrl}/v2/skills/{skillId}/stages/{stage}/simulations
+ *        { session: { mode }, input: { content }, device: { locale } }
+ *   → 200 { id, status: IN_PROGRESS, result: null }
+ *   GET  {apiUrl}/v2/skills/{skillId}/stages/{stage}/simulations/{id}   until SUCCESSFUL or FAILED
+ *
+ * Everything with an effect (HTTP, waiting, the clock, output) comes in through options, so the
+ * tests drive it against a fake over real HTTP without waiting out any backoff.
+ */
+
+export const DEFAULT_API_URL = 'https://api.amazonalexa.com';
+/** A simulation usually finishes in a few seconds: poll soon, then back off gently. */
+const POLL_FIRST_MS = 1_000;
+const POLL_MAX_MS = 5_000;
+/** Throttling (429) and 503: 1 s doubling; Retry-After when Amazon asks for longer. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 32_000;
+/** One hung request must not eat the whole --timeout silently. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface SimulateOptions {
+  skillId: string;
+  utterance: string;
+  locale: string;
+  stage: string;
+  newSession: boolean;
+  apiUrl: string;
+  token: string;
+  timeoutMs: number;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  /** Progress lines for people (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+/** The parts of Amazon's SimulationsApiResponse this command reads. */
+export interface SimulationBody {
+  id?: string;
+  status?: string;
+  result?: {
+    alexaExecutionInfo?: { alexaResponses?: Array<{ type?: string; content?: { caption?: string } }> };
+    skillExecutionInfo?: {
+      invocations?: Array<{
+        invocationRequest?: { endpoint?: string; body?: unknown };
+        invocationResponse?: { body?: unknown };
+        metrics?: { skillExecutionTimeInMilliseconds?: number };
+      }>;
+    };
+    error?: { code?: string; message?: string };
+  } | null;
+}
+
+export type SimulationOutcome =
+  | { ok: true; simulationId: string; body: SimulationBody }
+  | { ok: false; message: string; simulationId?: string; httpStatus?: number };
+
+interface Run {
+  options: SimulateOptions;
+  fetch: typeof fetch;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+  log: (line: string) => void;
+  deadline: number;
+}
+
+export async function runSimulation(options: SimulateOptions): Promise<SimulationOutcome> {
+  const now = options.now ?? Date.now;
+  const run: Run = {
+    options,
+    fetch: options.fetch ?? globalThis.fetch,
+    sleep: options.sleep ?? ((ms) => delay(ms)),
+    now,
+    log: options.log ?? (() => {}),
+    deadline: now() + options.timeoutMs,
+  };
+  const base = `${options.apiUrl.replace(/\/+$/, '')}/v2/skills/${encodeURIComponent(options.skillId)}` +
+    `/stages/${encodeURIComponent(options.stage)}/simulations`;
+  const request = {
+    session: { mode: options.newSession ? 'FORCE_NEW_SESSION' : 'DEFAULT' },
+    input: { content: options.utterance },
+    device: { locale: options.locale },
+  };
+
+  run.log(`Simulating "${options.utterance}" (${options.locale}) on skill ${options.skillId}, stage ${options.stage}`);
+  const created = await call(run, 'POST', base, request);
+  if (!created.ok) return created;
+  const id = created.body.id;
+  if (!id) return { ok: false, message: `Amazon accepted the simulation (HTTP 200) but named no simulation id` };
+  run.log(`Simulation ${id} started`);
+
+  let body = created.body;
+  for (let poll = 0; ; poll++) {
+    if (body.status === 'SUCCESSFUL') return { ok: true, simulationId: id, body };
+    if (body.status === 'FAILED') {
+      const why = body.result?.error?.message ?? body.result?.error?.code;
+      return { ok: false, simulationId: id, message: `Simulation ${id} FAILED${why ? `: ${why}` : ' (Amazon gave no reason)'}` };
+    }
+    const remaining = run.deadline - run.now();
+    if (remaining <= 0) {
+      return { ok: false, simulationId: id, message: `Simulation ${id} was still ${body.status ?? 'unfinished'} when --timeout ran out` };
+    }
+    await run.sleep(Math.min(POLL_FIRST_MS * 1.5 ** poll, POLL_MAX_MS, remaining));
+    const answer = await call(run, 'GET', `${base}/${encodeURIComponent(id)}`, undefined, id);
+    if (!answer.ok) return answer;
+    body = answer.body;
+  }
+}
+
+type Answer = { ok: true; body: SimulationBody } | Extract<SimulationOutcome, { ok: false }>;
+
+/** One logical request, retried on 429 and 503 (and, for the idempotent GET, on other 5xx and network errors). */
+async function call(run: Run, method: 'GET' | 'POST', url: string, body: unknown, simulationId?: string): Promise<Answer> {
+  for (let attempt = 0; ; attempt++) {
+    let response: Response;
+    let text: string;
+    try {
+      response = await run.fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${run.options.token}`,
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch (err) {
+      // A POST that got no answer may have started a simulation: sending it again would only earn a 409.
+      const why = `${method} failed: ${networkError(err)}`;
+      if (method === 'POST') return { ok: false, message: `${why}. Check your network, then run the command again.` };
+      const waited = await backoff(run, attempt, undefined, why);
+      if (!waited) return { ok: false, simulationId, message: `${why}; gave up when --timeout ran out` };
+      continue;
+    }
+    const parsed = parseJson(text);
+    if (response.ok) return { ok: true, body: (parsed ?? {}) as SimulationBody };
+
+    const said = `HTTP ${response.status}${amazonMessage(parsed, text) ? `: ${amazonMessage(parsed, text)}` : ''}${requestId(response)}`;
+    if (response.status === 429 || response.status === 503 || (method === 'GET' && response.status >= 500)) {
+      const waited = await backoff(run, attempt, retryAfterMs(response, run.now()), said);
+      if (waited) continue;
+      return { ok: false, simulationId, httpStatus: response.status, message: `Amazon kept answering ${said}; gave up when --timeout ran out` };
+    }
+    return { ok: false, simulationId, httpStatus: response.status, message: explain(run.options, method, response.status, said, simulationId) };
+  }
+}
+
+/** Waits before retry `attempt`; false when the deadline leaves no time for another try. */
+async function backoff(run: Run, attempt: number, retryAfter: number | undefined, why: string): Promise<boolean> {
+  const remaining = run.deadline - run.now();
+  if (remaining <= 0) return false;
+  const wait = Math.min(Math.max(Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MAX_MS), retryAfter ?? 0), remaining);
+  run.log(`${why}; retrying in ${seconds(wait)}`);
+  await run.sleep(wait);
+  return true;
+}
+
+function explain(options: SimulateOptions, method: string, status: number, said: string, simulationId?: string): string {
+  switch (status) {
+    case 400:
+      return `Amazon refused the simulation request as invalid (${said}). Check --locale (the skill must have that locale) and the utterance.`;
+    case 401:
+      return `Amazon did not accept the access token (${said}). SMAPI tokens last an hour: get a fresh one ` +
+        '(`ask util generate-lwa-tokens`, its access_token) and set ALEXA_ACCESS_TOKEN.';
+    case 403:
+      return `Amazon refused to simulate skill ${options.skillId} (${said}). The token must belong to the skill's developer ` +
+        `account, and testing must be enabled for the ${options.stage} stage (developer console → Test).`;
+    case 404:
+      return method === 'GET'
+        ? `Simulation ${simulationId} is gone (${said}); Amazon keeps results for 10 minutes. Run the command again.`
+        : `Amazon found no skill ${options.skillId} in stage ${options.stage} (${said}). Check --skill-id and --stage.`;
+    case 409:
+      return `Another simulation is still running for this account (${said}): the Simulation API runs one at a time. ` +
+        'Wait a few seconds for it to finish, then run the command again.';
+    default:
+      return `Unexpected answer to ${method} (${said})`;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Amazon's words: `{ message }`, and a BadRequestError's `violations[].message`. */
+function amazonMessage(body: unknown, text: string): string | undefined {
+  if (body && typeof body === 'object') {
+    const { message, violations } = body as { message?: unknown; violations?: unknown };
+    const parts = [typeof message === 'string' ? message : undefined];
+    if (Array.isArray(violations)) parts.push(...violations.map((v) => (v as { message?: string })?.message));
+    const joined = parts.filter((p): p is string => typeof p === 'string' && p.length > 0).join('; ');
+    if (joined) return joined;
+  }
+  // A proxy's HTML page is noise; short plain text is worth showing.
+  const plain = text.trim();
+  return body === undefined && plain && !plain.startsWith('<') ? plain.slice(0, 300) : undefined;
+}
+
+/** Amazon support asks for this id. */
+function requestId(response: Response): string {
+  const id = response.headers.get('x-amzn-requestid');
+  return id ? ` [x-amzn-requestid ${id}]` : '';
+}
+
+/** Retry-After as delta-seconds or an HTTP date. */
+function retryAfterMs(response: Response, now: number): number | undefined {
+  const value = response.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function networkError(err: unknown): string {
+  const error = err as Error & { cause?: { code?: string } };
+  if (error?.name === 'TimeoutError') return `no answer within ${seconds(REQUEST_TIMEOUT_MS)}`;
+  return `${error?.message ?? String(err)}${error?.cause?.code ? ` (${error.cause.code})` : ''}`;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
