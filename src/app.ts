@@ -14,6 +14,7 @@ import { AlexaCloud } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
+import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
@@ -135,7 +136,21 @@ export class App {
         if (camera.kind !== 'doorbell') return 'not-a-doorbell';
         return this.cloud.pressDoorbell(cameraId);
       },
+      console: this.#consoleBackend(),
       ...(config.server.tls && { tls: config.server.tls }),
+    });
+  }
+
+  /** The web console's view of the services; its offers and hang-ups go through the dispatcher. */
+  #consoleBackend(): ConsoleBackend {
+    return new ConsoleBackend({
+      cameras: this.config.cameras.map(({ id, name, kind, talkback }) => ({ id, name, kind, talkback })),
+      dispatch: (directive) => this.dispatcher.dispatch(directive),
+      health: (cameraId) => this.health.health(cameraId),
+      stream: (cameraId) => this.streams.peek(cameraId)?.status(),
+      talkback: (cameraId) => this.talkback.status(cameraId),
+      sessions: () => this.sessions.list(),
+      alexa: () => this.cloud.status(),
     });
   }
 

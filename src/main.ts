@@ -57,8 +57,10 @@ function checkConfig(configPath: string | undefined): number {
 async function serve(configPath: string | undefined): Promise<number> {
   const log = createLogger();
   let app: App;
+  let tokenWhere: string;
   try {
     const { config: file, source } = loadConfigFile(configPath);
+    tokenWhere = file.server.adminToken ? 'server.adminToken in the configuration (or PORCHLIGHT_ADMIN_TOKEN)' : `adminToken in ${secretsFile(file.dataDir)}`;
     const config = withSecrets(file, source);
     log.info({ config: source, cameras: config.cameras.map((c) => c.id) }, 'configuration loaded');
     for (const name of config.generatedSecrets) {
@@ -88,12 +90,23 @@ async function serve(configPath: string | undefined): Promise<number> {
   try {
     const address = await app.start();
     log.info({ address }, 'porchlight listening');
+    // Never the token itself (no secret in any log line): where to find it.
+    const link = consoleUrl(address);
+    log.info({ console: link }, `console: ${link} (sign in with the admin token, ${tokenWhere})`);
   } catch (err) {
     log.fatal({ err }, 'could not start');
     await app.close().catch(() => {});
     return 1;
   }
   return stopped;
+}
+
+/** The console's address; a wildcard listener is shown as localhost (other devices use this machine's address). */
+function consoleUrl(address: string): string {
+  const url = new URL(address);
+  if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = 'localhost';
+  url.pathname = '/';
+  return url.toString();
 }
 
 function reportStartupError(err: unknown): number {

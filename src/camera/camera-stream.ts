@@ -46,6 +46,8 @@ export interface CameraStreamStatus {
   source?: VideoSourceInfo;
   lastFailure?: StreamFailure;
   packets: { video: number; audio: number };
+  /** RTP bytes (headers included) received from ffmpeg since the stream was made: bitrate = Δbytes/Δt. */
+  bytes: { video: number; audio: number };
   /** The running ffmpeg's pid. */
   pid?: number;
   /** How long ago the cached keyframe arrived: a new viewer starts from it. */
@@ -81,6 +83,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   #runStartedAt = 0;
   #lastVideoAt = 0;
   #packets = { video: 0, audio: 0 };
+  #bytes = { video: 0, audio: 0 };
   /** Set on restart: the first packet of the new run tells viewers their RTP is about to jump. */
   #sourceJumped = false;
   #lingerTimer: NodeJS.Timeout | undefined;
@@ -111,6 +114,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       viewers: this.#viewers.size,
       restarts: this.#restarts,
       packets: { ...this.#packets },
+      bytes: { ...this.#bytes },
       ...(this.#plan && { plan: this.#plan }),
       ...(this.#source && { source: this.#source }),
       ...(this.#lastFailure && { lastFailure: this.#lastFailure }),
@@ -215,6 +219,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     if (!header || !this.#process) return;
     const keyframe = kind === 'video' && startsKeyframe(rtpPayload(data, header));
     this.#packets[kind] += 1;
+    this.#bytes[kind] += data.length;
     if (kind === 'video') {
       this.#lastVideoAt = Date.now();
       this.#cache.push(data, header);

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { alexaRoute } from './alexa-route.ts';
 import { apiRoutes, type DoorbellOutcome } from './api-routes.ts';
+import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
 
 export interface HttpServerOptions {
@@ -13,6 +15,8 @@ export interface HttpServerOptions {
   readiness: () => ReadinessReport;
   adminToken: string;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
+  /** The web console (page at /, /api/status, watch, hang-up, /api/ws). */
+  console: ConsoleRoutesOptions['backend'];
   tls?: { cert: string; key: string };
 }
 
@@ -50,5 +54,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.register(healthRoutes, { readiness: options.readiness });
   app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
   app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell });
+  // The console's live updates; a client message is its token, so 4 KiB is plenty.
+  app.register(websocket, { options: { maxPayload: 4096 } });
+  app.register(consoleRoutes, { adminToken: options.adminToken, backend: options.console });
   return app;
 }

@@ -238,13 +238,18 @@ async function chromiumProcesses(userDataDir: string): Promise<number[]> {
   return [...ours];
 }
 
-export async function launchChromium(options: { extraArgs?: string[] } = {}): Promise<ChromiumBrowser> {
-  const server = createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end(PAGE);
-  });
-  const port = await listen(server);
-  const url = `http://127.0.0.1:${port}/`;
+export interface ChromiumContext {
+  /** A persistent context of its own Chromium, launched with the LOOPBACK switches above. */
+  readonly context: BrowserContext;
+  /** Idempotent: closes the browser, kills what is left of its processes, removes its profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Headless Debian Chromium with a fresh profile and the LOOPBACK switches, for tests that bring
+ * their own pages (launchChromium's viewer page, the console page).
+ */
+export async function launchChromiumContext(options: { extraArgs?: string[]; viewport?: { width: number; height: number } } = {}): Promise<ChromiumContext> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'porchlight-chromium-'));
   await writeFile(join(userDataDir, 'Local State'), JSON.stringify(LOCAL_STATE));
   // Crash reports, PulseAudio and dconf files would otherwise land in the real ~/.config.
@@ -273,8 +278,6 @@ export async function launchChromium(options: { extraArgs?: string[] } = {}): Pr
           // already gone
         }
       }
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(userDataDir, { recursive: true, force: true, maxRetries: 3 });
     })());
 
@@ -284,22 +287,46 @@ export async function launchChromium(options: { extraArgs?: string[] } = {}): Pr
       headless: true,
       args: [...ARGS, ...(options.extraArgs ?? [])],
       env,
-      viewport: { width: 640, height: 360 },
+      viewport: options.viewport ?? { width: 640, height: 360 },
       timeout: 30_000,
     });
   } catch (error) {
     await close();
     throw error;
   }
-  const browserContext = context;
+  return { context, close };
+}
 
+export async function launchChromium(options: { extraArgs?: string[] } = {}): Promise<ChromiumBrowser> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(PAGE);
+  });
+  const port = await listen(server);
+  const url = `http://127.0.0.1:${port}/`;
+  const closeServer = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  let browser: ChromiumContext;
+  try {
+    browser = await launchChromiumContext(options);
+  } catch (error) {
+    await closeServer();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
   return {
     async newViewer() {
-      const page = await browserContext.newPage();
+      const page = await browser.context.newPage();
       await page.goto(url);
       return makeViewer(page);
     },
-    close,
+    close: () =>
+      (closing ??= (async () => {
+        await browser.close();
+        await closeServer();
+      })()),
   };
 }
 
