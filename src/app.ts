@@ -17,6 +17,7 @@ import type { CameraConfig, Config } from './config/schema.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
+import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
 import { bridgeAddresses } from './webrtc/interfaces.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
@@ -67,6 +68,7 @@ export class App {
   readonly sessions: SessionManager;
   readonly cloud: AlexaCloud;
   readonly talkback: TalkbackManager;
+  readonly metrics: Metrics;
   #ffmpeg: FfmpegStatus = {};
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -100,6 +102,22 @@ export class App {
         stream.on('state', (state) => state === 'streaming' && this.health.noteStreamHealthy(stream.id));
       },
     });
+    this.metrics = new Metrics({
+      cameras: () => config.cameras.map(({ id }) => {
+        const stream = this.streams.peek(id)?.status();
+        return {
+          id,
+          connectivity: this.health.health(id)?.value ?? 'UNKNOWN',
+          ffmpegStarts: stream?.starts ?? 0,
+          ffmpegRestarts: stream?.restarts ?? 0,
+          packets: stream?.packets ?? { video: 0, audio: 0 },
+          bytes: stream?.bytes ?? { video: 0, audio: 0 },
+          dropped: this.sessions.droppedFor(id),
+        };
+      }),
+      activeSessions: () => this.sessions.size,
+      events: () => this.cloud.status(),
+    });
     const [low, high] = config.webrtc.udpPorts.split('-').map(Number) as [number, number];
     this.sessions = new SessionManager({
       streams: this.streams,
@@ -114,6 +132,12 @@ export class App {
       maxSessionMs: config.webrtc.maxSessionSec * 1000,
       maxViewersPerCamera: config.webrtc.maxViewersPerCamera,
       talkback: this.talkback,
+      observer: {
+        answered: (ms) => this.metrics.answered(ms),
+        refused: (code) => this.metrics.session(`refused_${code.toLowerCase()}`),
+        closed: (reason) => this.metrics.session(reason.replace(/-/g, '_')),
+        firstMedia: (ms) => this.metrics.firstMedia(ms),
+      },
       unavailable: (cameraId) => this.#unavailable(cameraId),
       log: log.child({ component: 'webrtc' }),
     });
@@ -129,6 +153,7 @@ export class App {
       proxySecret: config.server.proxySecret,
       dispatch: (directive) => this.dispatcher.dispatch(directive),
       readiness: () => this.readiness(),
+      metrics: this.metrics,
       adminToken: config.server.adminToken,
       pressDoorbell: (cameraId) => {
         const camera = config.cameras.find((c) => c.id === cameraId);

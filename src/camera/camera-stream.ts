@@ -42,6 +42,8 @@ export interface CameraStreamStatus {
   state: CameraStreamState;
   viewers: number;
   restarts: number;
+  /** ffmpeg processes started since the stream was made (first starts, plan switches, restarts). */
+  starts: number;
   plan?: VideoPlan;
   source?: VideoSourceInfo;
   lastFailure?: StreamFailure;
@@ -79,6 +81,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   #source: VideoSourceInfo | undefined;
   #lastFailure: StreamFailure | undefined;
   #restarts = 0;
+  #starts = 0;
   #backoffMs: number;
   #runStartedAt = 0;
   #lastVideoAt = 0;
@@ -113,6 +116,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       state: this.#state,
       viewers: this.#viewers.size,
       restarts: this.#restarts,
+      starts: this.#starts,
       packets: { ...this.#packets },
       bytes: { ...this.#bytes },
       ...(this.#plan && { plan: this.#plan }),
@@ -205,6 +209,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.#lastVideoAt = this.#runStartedAt;
     this.#log.info({ plan: this.#plan.mode, reason: this.#plan.reason }, 'starting ffmpeg');
     process.start();
+    this.#starts += 1;
     this.#startWatchdog();
   }
 

@@ -6,6 +6,7 @@ import type { AlexaEvent } from '../alexa/messages.ts';
 import { alexaRoute } from './alexa-route.ts';
 import { apiRoutes, type DoorbellOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
+import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
 
 export interface HttpServerOptions {
@@ -17,6 +18,7 @@ export interface HttpServerOptions {
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
   /** The web console (page at /, /api/status, watch, hang-up, /api/ws). */
   console: ConsoleRoutesOptions['backend'];
+  metrics: MetricsRouteOptions['metrics'];
   tls?: { cert: string; key: string };
 }
 
@@ -52,6 +54,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   });
 
   app.register(healthRoutes, { readiness: options.readiness });
+  app.register(metricsRoute, { metrics: options.metrics });
   app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
   app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.

@@ -15,6 +15,7 @@ export interface SessionManagerOptions {
   maxViewersPerCamera: number;
   /** Two-way audio for cameras that support it; absent: every session is one-way. */
   talkback?: Pick<TalkbackManager, 'claim'>;
+  observer?: SessionObserver;
   /** See SessionOptions.silenceTimeoutMs. */
   silenceTimeoutMs?: number;
   /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
@@ -42,6 +43,14 @@ function analyzed(offerSdp: string): OfferAnalysis {
   }
 }
 
+/** What the manager reports as it happens (metrics). */
+export interface SessionObserver {
+  answered(ms: number): void;
+  refused(code: string): void;
+  closed(reason: string): void;
+  firstMedia(ms: number): void;
+}
+
 interface Entry {
   session: Session;
   timers: NodeJS.Timeout[];
@@ -59,13 +68,34 @@ export class SessionManager implements RtcSessions {
   /** The latest offer per sessionId: an older offer still answering loses to it. */
   readonly #latestOffer = new Map<string, string>();
   readonly #options: SessionManagerOptions;
+  /** Packets dropped for slow viewers per camera, ended sessions included. */
+  readonly #droppedEarlier = new Map<string, number>();
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
   }
 
-  async offer({ sessionId, cameraId, offerSdp }: SessionOffer): Promise<string> {
+  async offer(offer: SessionOffer): Promise<string> {
+    const started = performance.now();
+    try {
+      const answer = await this.#offer(offer);
+      this.#options.observer?.answered(performance.now() - started);
+      return answer;
+    } catch (err) {
+      this.#options.observer?.refused(err instanceof SessionRefused ? err.code : 'ERROR');
+      throw err;
+    }
+  }
+
+  /** Packets dropped so far for this camera's slow viewers, ended sessions included. */
+  droppedFor(cameraId: string): number {
+    let dropped = this.#droppedEarlier.get(cameraId) ?? 0;
+    for (const { session } of this.#sessions.values()) if (session.cameraId === cameraId) dropped += session.stats.packetsDropped;
+    return dropped;
+  }
+
+  async #offer({ sessionId, cameraId, offerSdp }: SessionOffer): Promise<string> {
     if (this.#closed) throw new SessionRefused('UNREACHABLE', 'porchlight is shutting down');
     const stream = this.#options.streams.get(cameraId);
     if (!stream) throw new SessionRefused('UNREACHABLE', `camera ${cameraId} is not configured`);
@@ -176,7 +206,10 @@ export class SessionManager implements RtcSessions {
     if (!session.connected) timers.push(setTimeout(() => !session.connected && session.close('connect-timeout'), this.#options.connectTimeoutMs));
     this.#sessions.set(session.id, { session, timers });
     session.on('ready', () => stream.viewerReady(session.id));
-    session.once('closed', () => {
+    session.once('firstMedia', (ms) => this.#options.observer?.firstMedia(ms));
+    session.once('closed', (reason) => {
+      this.#droppedEarlier.set(session.cameraId, (this.#droppedEarlier.get(session.cameraId) ?? 0) + session.stats.packetsDropped);
+      this.#options.observer?.closed(reason);
       for (const timer of timers) clearTimeout(timer);
       if (this.#sessions.get(session.id)?.session === session) this.#sessions.delete(session.id);
       stream.removeViewer(session.id);

@@ -46,6 +46,8 @@ export type SessionCloseReason =
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
   ready: [];
+  /** The first video packet went out, this long after `ready`. */
+  firstMedia: [ms: number];
   connected: [];
   closed: [reason: SessionCloseReason];
 }
@@ -153,6 +155,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   readonly createdAt = Date.now();
   readonly stats: SessionStats = { packetsSent: 0, bytesSent: 0, packetsDropped: 0 };
   #ready = false;
+  #readyAt = 0;
+  #firstMediaSent = false;
   #connected = false;
   #closed = false;
   readonly #pc: RTCPeerConnection;
@@ -178,6 +182,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     video.sender.onReady.subscribe(() => {
       if (this.#closed || this.#ready) return;
       this.#ready = true;
+      this.#readyAt = performance.now();
       this.emit('ready');
     });
     const onRtcp = () => (this.#lastRtcpAt = Date.now());
@@ -244,8 +249,15 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
 
   deliver(packet: MediaPacket): void {
     if (!this.ready) return;
-    if (packet.kind === 'video') this.#videoOut.offer(packet);
-    else this.#audioOut?.offer(packet);
+    if (packet.kind !== 'video') {
+      this.#audioOut?.offer(packet);
+      return;
+    }
+    this.#videoOut.offer(packet);
+    if (!this.#firstMediaSent) {
+      this.#firstMediaSent = true;
+      this.emit('firstMedia', performance.now() - this.#readyAt);
+    }
   }
 
   /** The camera's RTP restarted (new ffmpeg): continue sequence numbers and timestamps smoothly. */
