@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { accessToken, parseDuration, scrubbedOutput, testDoubles } from '../../src/cloud/amazon-api.ts';
 import { DEFAULT_API_URL, runSimulation, type SimulateOptions, type SimulationBody, type SimulationOutcome } from './simulation-client.ts';
 
 /**
@@ -65,21 +66,12 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
   if (stage !== 'development' && stage !== 'live') return { error: `--stage must be development or live, not "${values.stage}"` };
   const apiUrl = (values['api-url'] ?? DEFAULT_API_URL).trim();
   if (!/^https?:\/\/[^/]/.test(apiUrl)) return { error: `--api-url must be an http(s) URL, not "${apiUrl}"` };
-  // A copied token often carries a trailing newline.
-  const token = (values.token ?? env.ALEXA_ACCESS_TOKEN ?? '').trim();
+  const token = accessToken(values.token, env);
   if (!token) return { error: 'an SMAPI access token is required: set ALEXA_ACCESS_TOKEN (or pass --token)' };
   const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout);
   if (timeoutMs === undefined) return { error: `--timeout must be a duration like 90s or 2m, not "${values.timeout}"` };
 
   return { options: { skillId, utterance, locale, stage, newSession: values['new-session'] ?? false, apiUrl, token, timeoutMs } };
-}
-
-function parseDuration(value: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min)?$/.exec(value.trim());
-  if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, min: 60_000 }[match[2] ?? 's'] ?? 1000;
-  const ms = Math.round(Number(match[1]) * unit);
-  return ms > 0 ? ms : undefined;
 }
 
 export interface SimulateCliIo {
@@ -104,20 +96,11 @@ export async function simulateCli(argv: string[], io: SimulateCliIo): Promise<nu
     return 2;
   }
   const { options } = parsed;
-  // Nothing here formats the token, but Amazon's messages and the skill's JSON are not ours.
-  const scrub = (s: string) => (options.token.length >= 8 ? s.split(options.token).join('[token]') : s);
-  const out = (s: string) => io.stdout(`${scrub(s)}\n`);
-  const err = (s: string) => io.stderr(`${scrub(s)}\n`);
+  const { out, err } = scrubbedOutput(io, options.token);
 
   let outcome: SimulationOutcome;
   try {
-    outcome = await runSimulation({
-      ...options,
-      log: err,
-      ...(io.fetch && { fetch: io.fetch }),
-      ...(io.sleep && { sleep: io.sleep }),
-      ...(io.now && { now: io.now }),
-    });
+    outcome = await runSimulation({ ...options, log: err, ...testDoubles(io) });
   } catch (e) {
     err(`simulate: ${(e as Error).message}`);
     return 1;

@@ -1,4 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import {
+  amazonMessage,
+  bearerRequest,
+  requestId,
+  retryAfterMs,
+  retryWaitMs,
+  type AmazonAnswer,
+  type Backoff,
+} from '../../src/cloud/amazon-api.ts';
 
 /**
  * The client behind `npm run simulate` (its command line: simulate.ts): say an utterance to the
@@ -14,13 +23,12 @@ import { setTimeout as delay } from 'node:timers/promises';
  * tests drive it against a fake over real HTTP without waiting out any backoff.
  */
 
-export const DEFAULT_API_URL = 'https://api.amazonalexa.com';
+export { DEFAULT_API_URL } from '../../src/cloud/amazon-api.ts';
 /** A simulation usually finishes in a few seconds: poll soon, then back off gently. */
 const POLL_FIRST_MS = 1_000;
 const POLL_MAX_MS = 5_000;
-/** Throttling (429) and 503: 1 s doubling; Retry-After when Amazon asks for longer. */
-const RETRY_FIRST_MS = 1_000;
-const RETRY_MAX_MS = 32_000;
+/** Throttling (429) and 503: 1 s doubling to 32 s; Retry-After when Amazon asks for longer. */
+const RETRY_BACKOFF: Backoff = { firstMs: 1_000, maxMs: 32_000 };
 /** One hung request must not eat the whole --timeout silently. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -118,20 +126,9 @@ type Answer = { ok: true; body: SimulationBody } | Extract<SimulationOutcome, { 
 /** One logical request, retried on 429 and 503 (and, for the idempotent GET, on other 5xx and network errors). */
 async function call(run: Run, method: 'GET' | 'POST', url: string, body: unknown, simulationId?: string): Promise<Answer> {
   for (let attempt = 0; ; attempt++) {
-    let response: Response;
-    let text: string;
+    let answer: AmazonAnswer;
     try {
-      response = await run.fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${run.options.token}`,
-          accept: 'application/json',
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      text = await response.text();
+      answer = await bearerRequest({ fetch: run.fetch, method, url, token: run.options.token, body, timeoutMs: REQUEST_TIMEOUT_MS });
     } catch (err) {
       // A POST that got no answer may have started a simulation: sending it again would only earn a 409.
       const why = `${method} failed: ${networkError(err)}`;
@@ -140,7 +137,7 @@ async function call(run: Run, method: 'GET' | 'POST', url: string, body: unknown
       if (!waited) return { ok: false, simulationId, message: `${why}; gave up when --timeout ran out` };
       continue;
     }
-    const parsed = parseJson(text);
+    const { response, body: parsed, text } = answer;
     if (response.ok) return { ok: true, body: (parsed ?? {}) as SimulationBody };
 
     const said = `HTTP ${response.status}${amazonMessage(parsed, text) ? `: ${amazonMessage(parsed, text)}` : ''}${requestId(response)}`;
@@ -157,7 +154,7 @@ async function call(run: Run, method: 'GET' | 'POST', url: string, body: unknown
 async function backoff(run: Run, attempt: number, retryAfter: number | undefined, why: string): Promise<boolean> {
   const remaining = run.deadline - run.now();
   if (remaining <= 0) return false;
-  const wait = Math.min(Math.max(Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MAX_MS), retryAfter ?? 0), remaining);
+  const wait = retryWaitMs(attempt, retryAfter, remaining, RETRY_BACKOFF);
   run.log(`${why}; retrying in ${seconds(wait)}`);
   await run.sleep(wait);
   return true;
@@ -183,43 +180,6 @@ function explain(options: SimulateOptions, method: string, status: number, said:
     default:
       return `Unexpected answer to ${method} (${said})`;
   }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Amazon's words: `{ message }`, and a BadRequestError's `violations[].message`. */
-function amazonMessage(body: unknown, text: string): string | undefined {
-  if (body && typeof body === 'object') {
-    const { message, violations } = body as { message?: unknown; violations?: unknown };
-    const parts = [typeof message === 'string' ? message : undefined];
-    if (Array.isArray(violations)) parts.push(...violations.map((v) => (v as { message?: string })?.message));
-    const joined = parts.filter((p): p is string => typeof p === 'string' && p.length > 0).join('; ');
-    if (joined) return joined;
-  }
-  // A proxy's HTML page is noise; short plain text is worth showing.
-  const plain = text.trim();
-  return body === undefined && plain && !plain.startsWith('<') ? plain.slice(0, 300) : undefined;
-}
-
-/** Amazon support asks for this id. */
-function requestId(response: Response): string {
-  const id = response.headers.get('x-amzn-requestid');
-  return id ? ` [x-amzn-requestid ${id}]` : '';
-}
-
-/** Retry-After as delta-seconds or an HTTP date. */
-function retryAfterMs(response: Response, now: number): number | undefined {
-  const value = response.headers.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function networkError(err: unknown): string {

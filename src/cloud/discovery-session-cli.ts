@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { accessToken, parseDuration, scrubbedOutput, testDoubles } from './amazon-api.ts';
 import {
   DEFAULT_API_URL,
   DEFAULT_POLL_INTERVAL_MS,
@@ -13,9 +14,6 @@ import {
  * and checks them, runs the session (discovery-session.ts) and prints the outcome, the token
  * scrubbed from every line.
  */
-
-/** Tokens are long; a short string would also match inside ordinary text when redacting. */
-const MIN_REDACTED_TOKEN_LENGTH = 8;
 
 export const DISCOVERY_SESSION_USAGE = `usage: porchlight discovery-session --unit <unitId> --skill-id <skillId> [options]
 Asks Alexa to discover the unit's endpoints again through the skill (Alexa Smart Properties
@@ -69,12 +67,11 @@ export function parseDiscoverySessionArgs(
   if (stage !== 'LIVE' && stage !== 'DEVELOPMENT') return usageError(`--stage must be LIVE or DEVELOPMENT, not "${values.stage}"`);
   const apiUrl = (values['api-url'] ?? DEFAULT_API_URL).trim();
   if (!isHttpUrl(apiUrl)) return usageError(`--api-url must be an http(s) URL, not "${apiUrl}"`);
-  // A copied token often carries a trailing newline.
-  const token = (values.token ?? env.ALEXA_ACCESS_TOKEN ?? '').trim();
+  const token = accessToken(values.token, env);
   if (!token) return usageError('an access token is required: set ALEXA_ACCESS_TOKEN (or pass --token)');
-  const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout);
+  const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout, { hours: true });
   if (timeoutMs === undefined) return usageError(`--timeout must be a duration like 90s, 30m or 1h, not "${values.timeout}"`);
-  const pollIntervalMs = values['poll-interval'] === undefined ? DEFAULT_POLL_INTERVAL_MS : parseDuration(values['poll-interval']);
+  const pollIntervalMs = values['poll-interval'] === undefined ? DEFAULT_POLL_INTERVAL_MS : parseDuration(values['poll-interval'], { hours: true });
   if (pollIntervalMs === undefined) return usageError(`--poll-interval must be a duration like 2s, not "${values['poll-interval']}"`);
 
   return { options: { unit, skillId, stage, apiUrl, token, timeoutMs, pollIntervalMs } };
@@ -102,20 +99,11 @@ export async function discoverySessionCli(argv: string[], io: DiscoverySessionCl
     return 2;
   }
   const { options } = parsed;
-  // Nothing here formats the token, but Amazon's messages are not ours: scrub every line.
-  const scrub = (s: string) => (options.token.length >= MIN_REDACTED_TOKEN_LENGTH ? s.split(options.token).join('[token]') : s);
-  const out = (s: string) => io.stdout(`${scrub(s)}\n`);
-  const err = (s: string) => io.stderr(`${scrub(s)}\n`);
+  const { out, err } = scrubbedOutput(io, options.token);
 
   let result: DiscoverySessionResult;
   try {
-    result = await runDiscoverySession({
-      ...options,
-      log: err,
-      ...(io.fetch && { fetch: io.fetch }),
-      ...(io.sleep && { sleep: io.sleep }),
-      ...(io.now && { now: io.now }),
-    });
+    result = await runDiscoverySession({ ...options, log: err, ...testDoubles(io) });
   } catch (e) {
     err(`porchlight discovery-session: ${(e as Error).message}`);
     return 1;
@@ -135,12 +123,4 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
-}
-
-function parseDuration(value: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?$/.exec(value.trim());
-  if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
-  const ms = Number(match[1]) * unit;
-  return ms > 0 ? Math.round(ms) : undefined;
 }

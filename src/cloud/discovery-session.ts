@@ -1,4 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import {
+  amazonMessage,
+  backoffDelayMs,
+  bearerRequest,
+  requestId,
+  retryAfterMs,
+  retryWaitMs,
+  stringField,
+  type AmazonAnswer,
+  type Backoff,
+} from './amazon-api.ts';
 
 /**
  * The client behind `porchlight discovery-session` (its command line: discovery-session-cli.ts):
@@ -14,14 +25,13 @@ import { setTimeout as delay } from 'node:timers/promises';
  * tests drive it against a fake over real HTTP without waiting out real backoff.
  */
 
-export const DEFAULT_API_URL = 'https://api.amazonalexa.com';
+export { DEFAULT_API_URL } from './amazon-api.ts';
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 /** Amazon documents no polling interval for this API; 2 s is gentle, a session takes seconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 2_000;
 /** One request that hangs this long counts as a network error (and is retried). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const FIRST_RETRY_DELAY_MS = 1_000;
-const MAX_RETRY_DELAY_MS = 256_000;
+const RETRY_BACKOFF: Backoff = { firstMs: 1_000, maxMs: 256_000 };
 
 export interface DiscoverySessionOptions {
   unit: string;
@@ -50,7 +60,7 @@ type Failure = Extract<DiscoverySessionResult, { status: 'FAILURE' }>;
 
 /** Wait before retry number `attempt` (0-based) after a 429, 5xx or network error: 1 s doubling to 256 s, then 256 s. */
 export function retryDelayMs(attempt: number): number {
-  return Math.min(FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, Math.floor(attempt)), MAX_RETRY_DELAY_MS);
+  return backoffDelayMs(attempt, RETRY_BACKOFF);
 }
 
 // The docs name IN_PROGRESS, SUCCESS and FAILURE; the synonyms cost nothing and keep a renamed
@@ -66,12 +76,6 @@ interface Run {
   log: (line: string) => void;
   deadline: number;
   startedAt: number;
-}
-
-interface Answer {
-  response: Response;
-  body: unknown;
-  text: string;
 }
 
 export async function runDiscoverySession(options: DiscoverySessionOptions): Promise<DiscoverySessionResult> {
@@ -148,7 +152,7 @@ async function poll(run: Run, sessionUrl: string, sessionId: string): Promise<Di
  */
 async function request(
   run: Run, method: 'GET' | 'POST', url: string, body: unknown, sessionId: string | undefined, tries = { retried: false },
-): Promise<Answer | Failure> {
+): Promise<AmazonAnswer | Failure> {
   for (let attempt = 0; ; attempt++) {
     tries.retried = attempt > 0;
     const outcome = await tryOnce(run, method, url, body);
@@ -162,7 +166,7 @@ async function request(
       return failure(outcome.code, `gave up after ${duration(run.now() - run.startedAt)} of retries (--timeout); the last ${method} got ${outcome.transient}`,
         { sessionId, httpStatus: outcome.httpStatus });
     }
-    const wait = Math.min(Math.max(retryDelayMs(attempt), outcome.retryAfter ?? 0), remaining);
+    const wait = retryWaitMs(attempt, outcome.retryAfter, remaining, RETRY_BACKOFF);
     run.log(`${method} ${pathOf(url)}: ${outcome.transient}; retrying in ${duration(wait)}`);
     await run.sleep(wait);
   }
@@ -178,10 +182,13 @@ interface Transient {
 }
 
 /** One HTTP exchange: a final answer (2xx or an error not worth retrying), or a transient failure. */
-async function tryOnce(run: Run, method: 'GET' | 'POST', url: string, body: unknown): Promise<Answer | Transient> {
-  let answer: Answer;
+async function tryOnce(run: Run, method: 'GET' | 'POST', url: string, body: unknown): Promise<AmazonAnswer | Transient> {
+  let answer: AmazonAnswer;
   try {
-    answer = await send(run, method, url, body);
+    answer = await bearerRequest({
+      fetch: run.fetch, method, url, token: run.options.token, body,
+      timeoutMs: run.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    });
   } catch (err) {
     return { transient: networkError(err, run), code: 'NETWORK', permanent: permanentNetworkError(err) };
   }
@@ -196,25 +203,6 @@ async function tryOnce(run: Run, method: 'GET' | 'POST', url: string, body: unkn
   };
 }
 
-async function send(run: Run, method: 'GET' | 'POST', url: string, body: unknown): Promise<Answer> {
-  const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${run.options.token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await run.fetch(url, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(run.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { response, body: parsed, text };
-}
-
 /**
  * 503 is reported, not retried: the issue lists it with the errors a person should see at once,
  * rather than behind half an hour of silent retries.
@@ -223,7 +211,7 @@ function retryable(status: number): boolean {
   return status === 429 || (status >= 500 && status !== 503);
 }
 
-function httpFailure(run: Run, method: string, answer: Answer, sessionId: string | undefined): Failure {
+function httpFailure(run: Run, method: string, answer: AmazonAnswer, sessionId: string | undefined): Failure {
   const { response, body, text } = answer;
   const status = response.status;
   const amazon = amazonMessage(body, text);
@@ -265,7 +253,7 @@ function failure(code: DiscoverySessionFailureCode, reason: string, extra: { ses
 }
 
 /** The Location to poll, resolved against apiUrl; the docs' example shows it quoted, so quotes go. */
-function sessionLocation(answer: Answer, base: string): { url: string; sessionId: string } | undefined {
+function sessionLocation(answer: AmazonAnswer, base: string): { url: string; sessionId: string } | undefined {
   let location = answer.response.headers.get('location')?.trim().replace(/^"(.*)"$/, '$1');
   if (!location) {
     // Not documented, but a body naming the session is as good as a Location.
@@ -289,53 +277,6 @@ function inProgressSessionId(body: unknown, text: string, response: Response): s
   if (named) return named;
   const location = response.headers.get('location');
   return (`${location ?? ''} ${text}`).match(/amzn1\.alexa\.discoverySession\.[\w.-]+/)?.[0];
-}
-
-/** Amazon's own words from an error or status body, whichever of the usual shapes it uses. */
-function amazonMessage(body: unknown, text: string): string | undefined {
-  if (body && typeof body === 'object') {
-    const direct = stringField(body, 'message', 'errorMessage', 'failureReason', 'statusReason', 'reason', 'description');
-    if (direct) return direct;
-    const record = body as Record<string, unknown>;
-    const error = record.error ?? record.failure;
-    if (typeof error === 'string') return error;
-    const nested = stringField(error, 'message', 'errorMessage', 'reason');
-    if (nested) return nested;
-    if (Array.isArray(record.errors)) {
-      const messages = record.errors.map((e) => (typeof e === 'string' ? e : stringField(e, 'message', 'errorMessage'))).filter(Boolean);
-      if (messages.length > 0) return messages.join('; ');
-    }
-    const code = stringField(body, 'code', 'errorCode') ?? stringField(error, 'code', 'type');
-    if (code) return code;
-  }
-  // A proxy's HTML page is noise; a short plain-text body is worth showing.
-  const plain = text.trim();
-  if (body === undefined && plain && !plain.startsWith('<')) return plain.length > 300 ? `${plain.slice(0, 300)}…` : plain;
-  return undefined;
-}
-
-function stringField(value: unknown, ...keys: string[]): string | undefined {
-  if (!value || typeof value !== 'object') return undefined;
-  for (const key of keys) {
-    const field = (value as Record<string, unknown>)[key];
-    if (typeof field === 'string' && field) return field;
-  }
-  return undefined;
-}
-
-/** Amazon support asks for this id. */
-function requestId(response: Response): string {
-  const id = response.headers.get('x-amzn-requestid');
-  return id ? ` [x-amzn-requestid ${id}]` : '';
-}
-
-/** Retry-After as delta-seconds or an HTTP date. */
-function retryAfterMs(response: Response, now: number): number | undefined {
-  const value = response.headers.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function networkError(err: unknown, run: Run): string {

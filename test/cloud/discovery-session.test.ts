@@ -10,25 +10,12 @@ import {
   type DiscoverySessionOptions,
 } from '../../src/cloud/discovery-session.ts';
 import { discoverySessionCli, parseDiscoverySessionArgs } from '../../src/cloud/discovery-session-cli.ts';
+import { virtualClock } from '../helpers/virtual-clock.ts';
 import { startFakeDiscoverySessions, type FakeDiscoverySessions } from '../fixtures/fake-discovery-sessions.ts';
 
 const UNIT = 'amzn1.alexa.unit.did.AHXYZ/room 12';
 const SKILL = 'amzn1.ask.skill.11111111-2222-3333-4444-555555555555';
 const TOKEN = 'Atza|IwEBIsecret-token-0123456789';
-
-/** Time that passes only when the code under test sleeps: backoff is asserted, never waited out. */
-function virtualClock() {
-  let t = Date.parse('2026-11-21T20:00:00Z');
-  const sleeps: number[] = [];
-  return {
-    sleeps,
-    now: () => t,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      t += ms;
-    },
-  };
-}
 
 function cli(fake: FakeDiscoverySessions, extraArgs: string[] = [], env: NodeJS.ProcessEnv = { ALEXA_ACCESS_TOKEN: TOKEN }) {
   const clock = virtualClock();

@@ -4,25 +4,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TIMEOUT_MS, parseSimulateArgs, simulateCli } from '../../skill/cli/simulate.ts';
+import { virtualClock } from '../helpers/virtual-clock.ts';
 import { startFakeSmapi, type FakeSmapi } from '../fixtures/fake-smapi.ts';
 
 const SKILL = 'amzn1.ask.skill.11111111-2222-3333-4444-555555555555';
 const TOKEN = 'Atza|IwEBIsmapi-secret-token-0123456789';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Time that passes only when the code under test sleeps: backoff is asserted, never waited out. */
-function virtualClock() {
-  let t = Date.parse('2026-11-21T20:00:00Z');
-  const sleeps: number[] = [];
-  return {
-    sleeps,
-    now: () => t,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      t += ms;
-    },
-  };
-}
 
 async function cli(fake: FakeSmapi | undefined, args: string[], env: NodeJS.ProcessEnv = { ALEXA_ACCESS_TOKEN: TOKEN }) {
   const clock = virtualClock();
