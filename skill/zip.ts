@@ -37,31 +37,16 @@ export function writeZip(entries: ZipEntry[]): Buffer {
     const crc = crc32(data);
     if (data.length >= 0xffffffff || offset + compressed.length >= 0xffffffff) throw new Error('zip too large (no ZIP64 support)');
 
+    const fields = { crc, compressedSize: compressed.length, size: data.length, nameLength: name.length };
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(VERSION, 4);
-    local.writeUInt16LE(UTF8_NAMES, 6);
-    local.writeUInt16LE(DEFLATE, 8);
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(compressed.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
+    writeEntryFields(local, 4, fields);
     local.writeUInt16LE(0, 28); // extra field length
 
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(MADE_BY_UNIX, 4);
-    central.writeUInt16LE(VERSION, 6);
-    central.writeUInt16LE(UTF8_NAMES, 8);
-    central.writeUInt16LE(DEFLATE, 10);
-    central.writeUInt16LE(DOS_TIME, 12);
-    central.writeUInt16LE(DOS_DATE, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(compressed.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(name.length, 28);
+    writeEntryFields(central, 6, fields);
     // 30 extra length, 32 comment length, 34 disk number, 36 internal attributes: all 0
     central.writeUInt32LE(FILE_MODE * 0x10000, 38); // Unix mode in the high 16 bits
     central.writeUInt32LE(offset, 42);
@@ -80,4 +65,20 @@ export function writeZip(entries: ZipEntry[]): Buffer {
   end.writeUInt32LE(offset, 16);
   // 20 comment length: 0
   return Buffer.concat([...locals, directory, end]);
+}
+
+/**
+ * The run of fields the local header (at 4) and the central directory header (at 6) share:
+ * version needed, flags, method, time, date, CRC-32, compressed size, size, name length.
+ */
+function writeEntryFields(header: Buffer, at: number, entry: { crc: number; compressedSize: number; size: number; nameLength: number }): void {
+  header.writeUInt16LE(VERSION, at);
+  header.writeUInt16LE(UTF8_NAMES, at + 2);
+  header.writeUInt16LE(DEFLATE, at + 4);
+  header.writeUInt16LE(DOS_TIME, at + 6);
+  header.writeUInt16LE(DOS_DATE, at + 8);
+  header.writeUInt32LE(entry.crc, at + 10);
+  header.writeUInt32LE(entry.compressedSize, at + 14);
+  header.writeUInt32LE(entry.size, at + 18);
+  header.writeUInt16LE(entry.nameLength, at + 22);
 }
