@@ -4,6 +4,7 @@ import { CameraStream } from '../../src/camera/camera-stream.ts';
 import type { MediaPacket, StreamViewer } from '../../src/camera/viewer.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
+import { until } from '../helpers/until.ts';
 
 const log = createLogger({ level: 'silent' });
 const streams: CameraStream[] = [];
@@ -34,14 +35,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -4,6 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { RtpIntake, type RtpKind } from '../../src/camera/rtp-intake.ts';
+import { until } from '../helpers/until.ts';
 
 const sockets: Socket[] = [];
 const intakes: RtpIntake[] = [];
@@ -42,14 +43,6 @@ async function send(socket: Socket, port: number, packet: Buffer): Promise<void>
   await new Promise<void>((resolve, reject) => socket.send(packet, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
 }
 
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe('RtpIntake', () => {
   it('binds two distinct loopback ports', async () => {
     const intake = await open();
@@ -68,7 +61,7 @@ describe('RtpIntake', () => {
     const before = performance.now();
     for (let seq = 1; seq <= 3; seq++) await send(from, intake.videoPort, rtp(seq, 100));
     await send(from, intake.audioPort, rtp(7, 40));
-    await waitUntil(() => seen.length === 4, '4 packets');
+    await until('4 packets', () => seen.length === 4, 2000);
 
     assert.deepEqual(seen.filter(([kind]) => kind === 'video').map(([, seq]) => seq), [1, 2, 3]);
     assert.deepEqual(seen.filter(([kind]) => kind === 'audio'), [['audio', 7]]);
@@ -90,7 +83,7 @@ describe('RtpIntake', () => {
     v0[0] = 0x00;
     await send(from, intake.videoPort, v0);
     await send(from, intake.videoPort, rtp(2)); // a good one, to know the others were processed
-    await waitUntil(() => intake.stats('video').packets === 1, 'the valid packet');
+    await until('the valid packet', () => intake.stats('video').packets === 1, 2000);
     assert.equal(packets, 1);
     assert.equal(intake.stats('video').rejected, 2);
   });
@@ -107,7 +100,7 @@ describe('RtpIntake', () => {
     let packets = 0;
     intake.on('packet', () => packets++);
     await send(other, intake.audioPort, rtp(1));
-    await waitUntil(() => intake.stats('audio').rejected === 1, 'the rejection');
+    await until('the rejection', () => intake.stats('audio').rejected === 1, 2000);
     assert.equal(packets, 0);
     assert.equal(intake.stats('audio').packets, 0);
     assert.equal(intake.stats('audio').lastPacketAt, null);

@@ -14,6 +14,7 @@ import { EventOutbox, retryDelayMs } from '../../src/cloud/outbox.ts';
 import { CloudStore } from '../../src/cloud/store.ts';
 import { createLogger } from '../../src/log.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
+import { until } from '../helpers/until.ts';
 import { startFakeAlexaCloud, type FakeAlexaCloud } from '../fixtures/fake-alexa-cloud.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -105,7 +106,7 @@ describe('EventOutbox', () => {
     assert.equal(`Bearer ${report.event.endpoint.scope.token}`, token);
     assert.equal(press.event.header.name, 'DoorbellPress');
     // The fake records an event before the bridge has read the 202.
-    for (let waited = 0; r.outbox.status().queued > 0 && waited < 2000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until('the queue to empty', () => r.outbox.status().queued === 0, 2000, 10);
     assert.equal(r.outbox.status().queued, 0);
     assert.equal(r.outbox.status().delivered, 2);
     await shutdown(r);
@@ -179,7 +180,8 @@ describe('EventOutbox', () => {
     first.outbox.start();
     first.outbox.enqueue(change('front', 'UNREACHABLE'));
     first.outbox.enqueue(change('back', 'UNREACHABLE'));
-    while (!cloud.requests.some((q) => q.route === 'events')) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Every 10 ms: the shutdown must come before the retry (20 ms later) that would be delivered.
+    await until('the first delivery attempt', () => cloud.requests.some((q) => q.route === 'events'), 5000, 10);
     await shutdown(first);
     assert.equal(cloud.events.length, 0);
 

@@ -12,21 +12,12 @@ import { DEMO_CLIP } from '../../src/config/load.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
+import { until } from '../helpers/until.ts';
 import { assertValidDeleteReport } from '../helpers/local-schemas.ts';
 import { startFakeAlexaCloud, type FakeAlexaCloud } from '../fixtures/fake-alexa-cloud.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 
 const eventsNamed = (cloud: FakeAlexaCloud, name: string) => (cloud.events as any[]).filter((e) => e.event.header.name === name);
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function ring(bridge: TestBridge, cameraId: string, token = ADMIN_TOKEN) {
   return fetch(`${bridge.url}/api/cameras/${cameraId}/doorbell`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });

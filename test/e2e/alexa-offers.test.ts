@@ -13,6 +13,7 @@ import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
 import { echoViewer, fixture } from '../helpers/echo-offer.ts';
+import { until } from '../helpers/until.ts';
 
 const RTC = 'Alexa.RTCSessionController';
 
@@ -41,14 +42,6 @@ function countPackets(pc: RTCPeerConnection, kind: 'audio' | 'video'): { count: 
     payloadTypes.add(rtp.header.payloadType);
   });
   return { count: () => count, payloadTypes };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function closedPort(): Promise<number> {

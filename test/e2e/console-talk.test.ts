@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { decodeMuLaw } from '../../src/camera/g711.ts';
 import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { launchChromiumContext, loopbackOnly, type ChromiumContext } from '../helpers/chromium-viewer.ts';
+import { until } from '../helpers/until.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'porchlight-console-talk-'));
@@ -42,11 +43,7 @@ test('Talk in the console sends the microphone to the camera speaker', async () 
   const talk = page.locator('[data-camera="porch"]').getByRole('button', { name: 'Talk' });
   await talk.waitFor({ state: 'visible', timeout: 15_000 });
   await talk.click();
-  const deadline = Date.now() + 20_000;
-  while (!(existsSync(capture) && readFileSync(capture).length >= 8000)) {
-    assert.ok(Date.now() < deadline, 'no second of audio reached the camera');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await until('a second of audio to reach the camera', () => existsSync(capture) && readFileSync(capture).length >= 8000, 20_000);
   const samples = decodeMuLaw(readFileSync(capture));
   const rms = Math.sqrt(samples.reduce((sum, s) => sum + s * s, 0) / samples.length);
   assert.ok(rms > 300, `silent audio at the camera (rms ${rms.toFixed(0)})`);

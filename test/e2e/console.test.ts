@@ -15,20 +15,11 @@ import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { launchChromiumContext, loopbackOnly, type ChromiumContext } from '../helpers/chromium-viewer.ts';
 import { directive } from '../helpers/directives.ts';
+import { until } from '../helpers/until.ts';
 import { startFakeAlexaCloud, type FakeAlexaCloud } from '../fixtures/fake-alexa-cloud.ts';
 
 const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
 const PHONE = { width: 412, height: 915 };
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function status(bridge: TestBridge, token: string): Promise<Response> {
   return fetch(`${bridge.url}/api/status`, { headers: { authorization: `Bearer ${token}` } });

@@ -6,11 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { CameraStream } from '../../src/camera/camera-stream.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { launchChromium, type ChromiumBrowser, type ChromiumViewer } from '../helpers/chromium-viewer.ts';
 import { directive } from '../helpers/directives.ts';
+import { until } from '../helpers/until.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 
 const RTC = 'Alexa.RTCSessionController';
@@ -46,14 +47,12 @@ async function sessionEvent(bridge: TestBridge, endpointId: string, name: 'Sessi
   return json;
 }
 
-async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
+/** Waits for the stream's last keyframe to be 300–900 ms old; returns its age. */
+function freshKeyframeAge(what: string, stream: CameraStream, timeoutMs: number): Promise<number> {
+  return until(what, () => {
+    const ageMs = stream.status().keyframeAgeMs;
+    return ageMs !== undefined && ageMs >= 300 && ageMs <= 900 ? ageMs : undefined;
+  }, timeoutMs);
 }
 
 describe('live video through POST /alexa', () => {
@@ -102,7 +101,7 @@ describe('live video through POST /alexa', () => {
 
     // The camera's ffmpeg stops once the linger (1 s) has passed.
     const stream = bridge.app.streams.peek('front-door')!;
-    await waitUntil('the stream to go idle', () => stream.state === 'idle', 5000);
+    await until('the stream to go idle', () => stream.state === 'idle', 5000);
     assert.equal(stream.status().pid, undefined);
     assert.ok(!bridge.logText().includes('p@ss'), 'camera password in the log');
   });
@@ -113,10 +112,7 @@ describe('live video through POST /alexa', () => {
     await first.waitFor((s) => s.framesDecoded >= 5, 20_000);
     const stream = bridge.app.streams.peek('front-door')!;
     // Join just after a keyframe: the camera's next one is then ~3.5 s away (4 s GOP).
-    const age = await waitUntil('a fresh keyframe', () => {
-      const ageMs = stream.status().keyframeAgeMs;
-      return ageMs !== undefined && ageMs >= 300 && ageMs <= 900 ? ageMs : undefined;
-    }, 10_000);
+    const age = await freshKeyframeAge('a fresh keyframe', stream, 10_000);
     const second = await browser.newViewer();
     const { answeredAt } = await watch(bridge, second, 'front-door', 'gop-second', 'none');
     const stats = await second.waitFor((s) => s.firstFrameAtMs !== undefined && s.framesDecoded > 0, 10_000);
@@ -130,10 +126,7 @@ describe('live video through POST /alexa', () => {
   test('a preloaded camera serves its first viewer from the keyframe cache', async () => {
     const stream = bridge.app.streams.peek('garage')!;
     assert.ok(stream, 'preload started the stream without a viewer');
-    const age = await waitUntil('a fresh keyframe on the preloaded camera', () => {
-      const ageMs = stream.status().keyframeAgeMs;
-      return ageMs !== undefined && ageMs >= 300 && ageMs <= 900 ? ageMs : undefined;
-    }, 15_000);
+    const age = await freshKeyframeAge('a fresh keyframe on the preloaded camera', stream, 15_000);
     const viewer = await browser.newViewer();
     const { answeredAt } = await watch(bridge, viewer, 'garage', 'preload-1', 'none');
     const stats = await viewer.waitFor((s) => s.firstFrameAtMs !== undefined && s.framesDecoded > 0, 10_000);
@@ -168,9 +161,9 @@ describe('live video through POST /alexa', () => {
     await watch(bridge, viewer, 'front-door', 'restart-1', 'none');
     const before = await viewer.waitFor((s) => s.framesDecoded >= 10, 20_000);
     const stream = bridge.app.streams.peek('front-door')!;
-    const pid = await waitUntil('ffmpeg pid', () => stream.status().pid, 5000);
+    const pid = await until('ffmpeg pid', () => stream.status().pid, 5000);
     process.kill(pid, 'SIGKILL');
-    await waitUntil('a new ffmpeg', () => {
+    await until('a new ffmpeg', () => {
       const next = stream.status().pid;
       return next !== undefined && next !== pid ? next : undefined;
     }, 10_000);
@@ -183,11 +176,11 @@ describe('live video through POST /alexa', () => {
 
   test('after the last viewer and the linger only the preloaded ffmpeg remains; closing the bridge stops it', async () => {
     const stream = bridge.app.streams.peek('front-door')!;
-    await waitUntil('front-door idle', () => stream.state === 'idle', 5000);
+    await until('front-door idle', () => stream.state === 'idle', 5000);
     const preloadPid = bridge.app.streams.peek('garage')!.status().pid;
     assert.ok(preloadPid);
     // Stopping is SIGTERM then exit: give the stopped ffmpeg a moment to be gone.
-    await waitUntil('only the preloaded ffmpeg', () => ourFfmpegPids().join() === String(preloadPid), 3000);
+    await until('only the preloaded ffmpeg', () => ourFfmpegPids().join() === String(preloadPid), 3000);
     await bridge.close();
     assert.deepEqual(ourFfmpegPids(), []);
   });

@@ -13,19 +13,10 @@ import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { launchChromium, type ChromiumBrowser, type ChromiumViewer } from '../helpers/chromium-viewer.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
+import { until } from '../helpers/until.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 
 const RTC = 'Alexa.RTCSessionController';
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function audioDirection(answer: string): string | undefined {
   return sdpTransform.parse(answer).media.find((m) => m.type === 'audio')?.direction;

@@ -10,6 +10,7 @@ import type { CameraConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { SessionManager, type SessionManagerOptions } from '../../src/webrtc/session-manager.ts';
 import { echoViewer, fixture } from '../helpers/echo-offer.ts';
+import { until } from '../helpers/until.ts';
 
 const log = createLogger({ level: 'silent' });
 const demo: CameraConfig = { id: 'demo', name: 'Demo', kind: 'camera', url: `file:${DEMO_CLIP}`, talkback: 'none', transcode: 'auto', preload: false };
@@ -33,16 +34,6 @@ function manager(overrides: Partial<SessionManagerOptions> = {}): { sessions: Se
   });
   owned.push(streams, sessions);
   return { sessions, streams };
-}
-
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return Date.now() - started;
 }
 
 describe('SessionManager clean-up', () => {
