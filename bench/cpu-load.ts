@@ -1,0 +1,162 @@
+/**
+ * CPU and memory under load: the bridge process with 0, 1, 10 and 50 werift viewers of one
+ * camera (viewers that connect and receive, in bench/viewer-farm.ts), and the same 10-viewer load
+ * through a naive pipeline: a second bridge with one camera entry per viewer, all pointing at the
+ * same camera, i.e. one ffmpeg per viewer feeding werift from one Node process.
+ *
+ * CPU is Δ(utime+stime)/Δwall from /proc/<pid>/stat over a steady window once every viewer
+ * receives video, as a percentage of one core; the camera ffmpeg children are measured apart.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BENCH_PROXY_SECRET, metricValue, startBridgeProcess, type BridgeProcess } from './bridge-process.ts';
+import { cpuPercent, monotonicUs, readRssBytes, sampleCpu, udpDrops } from './proc-stats.ts';
+import { windowCounts, type ViewerFarm, type WindowCounts } from './viewers.ts';
+
+export interface LoadPoint {
+  viewers: number;
+  /** The bridge's Node process, % of one core. */
+  bridgeCpuPct: number;
+  /** Its camera ffmpeg children together, % of one core. */
+  ffmpegCpuPct: number;
+  ffmpegProcesses: number;
+  /** The viewer farm (werift receivers), for context: it shares the machine. */
+  viewerCpuPct: number;
+  rssMb: number;
+  windowSec: number;
+  /** The window on the monotonic clock, to slice the bridge's CPU profile. */
+  windowUs: [number, number];
+  /** Video RTP packets the camera's ffmpeg delivered to the bridge in the window. */
+  cameraPackets: number;
+  /** What the camera's stream delivered (video + audio RTP), kbit/s. */
+  cameraKbps: number;
+  /** RTP packets the bridge dropped for viewers that fell behind (porchlight_rtp_dropped_total). */
+  bridgeDropped: number;
+  viewerSide: WindowCounts;
+  /** Datagrams the kernel dropped at the sockets' receive buffers in the window (/proc/net/udp). */
+  udpDrops: { bridge: number; viewers: number };
+  dropPct: number;
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** One steady window: CPU sampled tightly around the sleep, counters read just outside it. */
+export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, viewers: number, seconds: number): Promise<LoadPoint> {
+  const metricsBefore = await bridge.metrics();
+  const countsBefore = await farm.snapshot();
+  const ffmpegs = bridge.ffmpegPids();
+  const dropsBefore = { bridge: udpDrops(bridge.pid), viewers: udpDrops(farm.pid) };
+  const before = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu([farm.pid]) };
+  const startUs = monotonicUs();
+  await sleep(seconds * 1000);
+  const endUs = monotonicUs();
+  const after = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu([farm.pid]) };
+  const rss = readRssBytes(bridge.pid) ?? Number.NaN;
+  const dropsAfter = { bridge: udpDrops(bridge.pid), viewers: udpDrops(farm.pid) };
+  const countsAfter = await farm.snapshot();
+  const metricsAfter = await bridge.metrics();
+  const delta = (name: string, labels: Record<string, string> = {}) => metricValue(metricsAfter, name, labels) - metricValue(metricsBefore, name, labels);
+  const viewerSide = windowCounts(countsBefore, countsAfter);
+  const bridgeDropped = delta('porchlight_rtp_dropped_total');
+  const lossBase = viewerSide.expected + bridgeDropped;
+  const windowSec = (after.bridge.atMs - before.bridge.atMs) / 1000;
+  return {
+    viewers,
+    bridgeCpuPct: round(cpuPercent(before.bridge, after.bridge).pct),
+    ffmpegCpuPct: round(cpuPercent(before.ffmpeg, after.ffmpeg).pct),
+    ffmpegProcesses: ffmpegs.length,
+    viewerCpuPct: round(cpuPercent(before.farm, after.farm).pct),
+    rssMb: round(rss / 1024 / 1024, 1),
+    windowSec: round(windowSec),
+    windowUs: [startUs, endUs],
+    cameraPackets: delta('porchlight_rtp_packets_total', { kind: 'video' }),
+    cameraKbps: Math.round((delta('porchlight_rtp_bytes_total') * 8) / windowSec / 1000),
+    bridgeDropped,
+    viewerSide,
+    udpDrops: { bridge: dropsAfter.bridge - dropsBefore.bridge, viewers: dropsAfter.viewers - dropsBefore.viewers },
+    dropPct: lossBase > 0 ? round((100 * (bridgeDropped + viewerSide.lost)) / lossBase, 3) : 0,
+  };
+}
+
+export interface LoadResult {
+  points: LoadPoint[];
+  /** (CPU at 10 − CPU at 1) / 9 and (CPU at 50 − CPU at 10) / 40, bridge process, % of a core. */
+  perViewer1to10: number;
+  perViewer10to50: number;
+  rssPerSessionMb: number;
+}
+
+/** Steps the one camera's audience up through `steps` (e.g. 0, 1, 10, 50), a window at each. */
+export async function measureLoad(
+  bridge: BridgeProcess,
+  farm: ViewerFarm,
+  options: { cameraId: string; steps: number[]; windowSec: number; settleSec: number; log: (line: string) => void },
+): Promise<LoadResult> {
+  const points: LoadPoint[] = [];
+  let open = 0;
+  for (const step of options.steps) {
+    if (step > open) {
+      const { connected, errors } = await farm.open({ url: bridge.url, secret: BENCH_PROXY_SECRET }, [options.cameraId], step - open, `load-${step}`);
+      if (errors.length > 0) options.log(`  ${errors.length} viewers failed, first: ${errors[0]}`);
+      open += connected;
+      if (open < step) throw new Error(`only ${open} of ${step} viewers connected`);
+    }
+    await sleep(options.settleSec * 1000); // past the keyframe-cache replay burst and the connect work
+    const point = await measureWindow(bridge, farm, open, options.windowSec);
+    points.push(point);
+    options.log(`  ${open} viewers: bridge ${point.bridgeCpuPct} % + ffmpeg ${point.ffmpegCpuPct} %, RSS ${point.rssMb} MB, lost ${point.dropPct} % (bridge dropped ${point.bridgeDropped}, socket drops bridge ${point.udpDrops.bridge} / viewers ${point.udpDrops.viewers}; viewer farm ${point.viewerCpuPct} %)`);
+  }
+  const at = (n: number) => points.find((p) => p.viewers === n);
+  const slope = (a: number, b: number) => {
+    const pa = at(a);
+    const pb = at(b);
+    return pa && pb ? round((pb.bridgeCpuPct - pa.bridgeCpuPct) / (b - a), 3) : Number.NaN;
+  };
+  const max = Math.max(...options.steps);
+  return {
+    points,
+    perViewer1to10: slope(1, 10),
+    perViewer10to50: slope(10, max),
+    rssPerSessionMb: round(((at(max)?.rssMb ?? Number.NaN) - (at(0)?.rssMb ?? Number.NaN)) / max, 2),
+  };
+}
+
+export interface NaiveResult extends LoadPoint {
+  /** Node process + every ffmpeg, % of one core. */
+  totalCpuPct: number;
+  /** ffmpeg processes still running once the viewers had gone and the linger had passed. */
+  ffmpegLeftAfterLinger: number;
+}
+
+/** The naive pipeline: `viewers` camera entries (one ffmpeg each), one viewer per entry. */
+export async function measureNaive(
+  cameraUrl: string,
+  farm: ViewerFarm,
+  options: { viewers: number; windowSec: number; settleSec: number; udpPorts: string; nodeArgs?: string[]; log: (line: string) => void },
+): Promise<NaiveResult> {
+  const ids = Array.from({ length: options.viewers }, (_, i) => `naive-${i}`);
+  const bridge = await startBridgeProcess({
+    label: 'naive',
+    ...(options.nodeArgs && { nodeArgs: options.nodeArgs }),
+    config: {
+      lingerSec: 1,
+      healthIntervalSec: 3600,
+      webrtc: { hostAddresses: ['127.0.0.1'], udpPorts: options.udpPorts },
+      cameras: ids.map((id) => ({ id, name: id, url: cameraUrl })),
+    },
+  });
+  try {
+    const { connected, errors } = await farm.open({ url: bridge.url, secret: BENCH_PROXY_SECRET }, ids, options.viewers, 'naive');
+    if (connected < options.viewers) throw new Error(`naive: only ${connected} of ${options.viewers} viewers connected: ${errors[0]}`);
+    await sleep(options.settleSec * 1000);
+    const point = await measureWindow(bridge, farm, options.viewers, options.windowSec);
+    await farm.closeAll();
+    const deadline = performance.now() + 10_000;
+    while (bridge.ffmpegPids().length > 0 && performance.now() < deadline) await sleep(100);
+    const result = { ...point, totalCpuPct: round(point.bridgeCpuPct + point.ffmpegCpuPct), ffmpegLeftAfterLinger: bridge.ffmpegPids().length };
+    options.log(`  naive, ${options.viewers} viewers: node ${point.bridgeCpuPct} % + ${point.ffmpegProcesses} ffmpeg ${point.ffmpegCpuPct} % = ${result.totalCpuPct} %`);
+    return result;
+  } finally {
+    await farm.closeAll().catch(() => {});
+    await bridge.close();
+  }
+}
