@@ -22,8 +22,8 @@ export interface LatencyStats {
 export interface AnswerLatency {
   sequential: LatencyStats;
   concurrent: LatencyStats & { concurrency: number; roundMaxMs: number[] };
-  /** The concurrent rounds on the monotonic clock, to slice the bridge's CPU profile. */
-  concurrentUs: [number, number];
+  /** Each recorded burst, first offer sent → last answer in, on the monotonic clock (to slice the bridge's CPU profile). */
+  burstsUs: Array<[number, number]>;
   /** The bridge's CPU time over the concurrent rounds (answers and hang-ups) per offer, ms. */
   bridgeCpuMsPerOffer: number;
 }
@@ -89,9 +89,12 @@ export async function measureAnswerLatency(
 
   const concurrent: number[] = [];
   const roundMaxMs: number[] = [];
+  const burstsUs: Array<[number, number]> = [];
   const burst = async (record: boolean) => {
     const viewers = await Promise.all(Array.from({ length: options.concurrency }, () => echoViewer()));
+    const firedUs = monotonicUs();
     const results = await Promise.all(viewers.map((viewer) => timedOffer(bridge, cameraId, viewer.offer)));
+    if (record) burstsUs.push([firedUs, monotonicUs()]);
     for (const result of results) {
       if (result.ms !== undefined && record) concurrent.push(result.ms);
       else if (result.ms === undefined) errors.push(result.error ?? 'no answer');
@@ -103,18 +106,16 @@ export async function measureAnswerLatency(
   // One unrecorded burst first, as one-at-a-time has its warm-up offers: the code paths that only
   // concurrency exercises are otherwise measured before V8 has optimised them.
   await burst(false);
-  const startUs = monotonicUs();
   const cpuBefore = sampleCpu([bridge.pid]);
   for (let round = 0; round < options.rounds; round += 1) await burst(true);
   const cpuAfter = sampleCpu([bridge.pid]);
-  const endUs = monotonicUs();
   const cpuMs = (cpuPercent(cpuBefore, cpuAfter).pct / 100) * (cpuAfter.atMs - cpuBefore.atMs);
   if (errors.length > 0) options.log?.(`answer latency: ${errors.length} offers failed, first: ${errors[0]}`);
   if (sequential.length === 0 || concurrent.length === 0) throw new Error(`no offer was answered: ${errors[0]}`);
   return {
     sequential: stats(sequential, sequentialFailures),
     concurrent: { ...stats(concurrent, errors.length - sequentialFailures), concurrency: options.concurrency, roundMaxMs },
-    concurrentUs: [startUs, endUs],
+    burstsUs,
     bridgeCpuMsPerOffer: Math.round((10 * cpuMs) / (options.rounds * options.concurrency)) / 10,
   };
 }

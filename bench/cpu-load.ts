@@ -10,10 +10,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BENCH_PROXY_SECRET, metricValue, startBridgeProcess, type BridgeProcess } from './bridge-process.ts';
 import { cpuPercent, monotonicUs, readRssBytes, sampleCpu, udpDrops } from './proc-stats.ts';
+import { percentile } from './answer-latency.ts';
 import { windowCounts, type ViewerFarm, type WindowCounts } from './viewers.ts';
 
 export interface LoadPoint {
+  /** The audience asked for (0, 1, 10, 50); `viewers` is how many were connected. */
+  step: number;
   viewers: number;
+  /** Offer → answer (POST /alexa round trip) of the viewers that joined for this step. */
+  joinAnswerMs?: { p50: number; max: number; failed: number };
   /** The bridge's Node process, % of one core. */
   bridgeCpuPct: number;
   /** Its camera ffmpeg children together, % of one core. */
@@ -40,7 +45,7 @@ export interface LoadPoint {
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** One steady window: CPU sampled tightly around the sleep, counters read just outside it. */
-export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, viewers: number, seconds: number): Promise<LoadPoint> {
+export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, viewers: number, seconds: number): Promise<Omit<LoadPoint, 'step'>> {
   const metricsBefore = await bridge.metrics();
   const countsBefore = await farm.snapshot();
   const ffmpegs = bridge.ffmpegPids();
@@ -79,7 +84,7 @@ export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, vie
 
 export interface LoadResult {
   points: LoadPoint[];
-  /** (CPU at 10 − CPU at 1) / 9 and (CPU at 50 − CPU at 10) / 40, bridge process, % of a core. */
+  /** Bridge CPU slope between the 1 and 10 viewer steps, and the 10 and 50 (by viewers connected), % of a core. */
   perViewer1to10: number;
   perViewer10to50: number;
   rssPerSessionMb: number;
@@ -94,33 +99,43 @@ export async function measureLoad(
   const points: LoadPoint[] = [];
   let open = 0;
   for (const step of options.steps) {
-    if (step > open) {
-      const { connected, errors } = await farm.open({ url: bridge.url, secret: BENCH_PROXY_SECRET }, [options.cameraId], step - open, `load-${step}`);
-      if (errors.length > 0) options.log(`  ${errors.length} viewers failed, first: ${errors[0]}`);
-      open += connected;
-      if (open < step) throw new Error(`only ${open} of ${step} viewers connected`);
+    const answerMs: number[] = [];
+    let failed = 0;
+    // An offer the bridge could not answer in time (answerTimeoutMs) is retried, twice at most.
+    for (let attempt = 0; attempt < 3 && open < step; attempt += 1) {
+      const joined = await farm.open({ url: bridge.url, secret: BENCH_PROXY_SECRET }, [options.cameraId], step - open, `load-${step}`);
+      if (joined.errors.length > 0) options.log(`  ${joined.errors.length} viewers failed, first: ${joined.errors[0]}`);
+      failed += joined.errors.length;
+      answerMs.push(...joined.answerMs);
+      open += joined.connected;
     }
+    if (open < step) options.log(`  only ${open} of ${step} viewers connected: measuring those`);
     await sleep(options.settleSec * 1000); // past the keyframe-cache replay burst and the connect work
-    const point = await measureWindow(bridge, farm, open, options.windowSec);
+    const point: LoadPoint = {
+      step,
+      ...(answerMs.length > 0 && { joinAnswerMs: { p50: percentile(answerMs, 50), max: Math.max(...answerMs), failed } }),
+      ...(await measureWindow(bridge, farm, open, options.windowSec)),
+    };
     points.push(point);
-    options.log(`  ${open} viewers: bridge ${point.bridgeCpuPct} % + ffmpeg ${point.ffmpegCpuPct} %, RSS ${point.rssMb} MB, lost ${point.dropPct} % (bridge dropped ${point.bridgeDropped}, socket drops bridge ${point.udpDrops.bridge} / viewers ${point.udpDrops.viewers}; viewer farm ${point.viewerCpuPct} %)`);
+    const joins = point.joinAnswerMs ? `; joins answered in ${point.joinAnswerMs.p50} ms median, ${point.joinAnswerMs.max} ms max` : '';
+    options.log(`  ${open} viewers: bridge ${point.bridgeCpuPct} % + ffmpeg ${point.ffmpegCpuPct} %, RSS ${point.rssMb} MB, lost ${point.dropPct} % (bridge dropped ${point.bridgeDropped}, socket drops bridge ${point.udpDrops.bridge} / viewers ${point.udpDrops.viewers}; viewer farm ${point.viewerCpuPct} %${joins})`);
   }
-  const at = (n: number) => points.find((p) => p.viewers === n);
+  const at = (n: number) => points.find((p) => p.step === n);
   const slope = (a: number, b: number) => {
     const pa = at(a);
     const pb = at(b);
-    return pa && pb ? round((pb.bridgeCpuPct - pa.bridgeCpuPct) / (b - a), 3) : Number.NaN;
+    return pa && pb && pb.viewers > pa.viewers ? round((pb.bridgeCpuPct - pa.bridgeCpuPct) / (pb.viewers - pa.viewers), 3) : Number.NaN;
   };
   const max = Math.max(...options.steps);
   return {
     points,
     perViewer1to10: slope(1, 10),
     perViewer10to50: slope(10, max),
-    rssPerSessionMb: round(((at(max)?.rssMb ?? Number.NaN) - (at(0)?.rssMb ?? Number.NaN)) / max, 2),
+    rssPerSessionMb: round(((at(max)?.rssMb ?? Number.NaN) - (at(0)?.rssMb ?? Number.NaN)) / (at(max)?.viewers ?? max), 2),
   };
 }
 
-export interface NaiveResult extends LoadPoint {
+export interface NaiveResult extends Omit<LoadPoint, 'step'> {
   /** Node process + every ffmpeg, % of one core. */
   totalCpuPct: number;
   /** ffmpeg processes still running once the viewers had gone and the linger had passed. */

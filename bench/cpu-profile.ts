@@ -46,15 +46,15 @@ export function place(url: string, functionName: string): string {
   return project ? project[1]! : url;
 }
 
-/** Self time per function; with `rangeUs` (monotonic µs, see monotonicUs()) only samples inside it. */
-export function summarize(profile: Profile, top = 15, rangeUs?: [number, number]): ProfileSummary {
+/** Self time per function; with `ranges` (monotonic µs, see monotonicUs()) only samples inside them. */
+export function summarize(profile: Profile, top = 15, ranges?: Array<[number, number]>): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfMs = new Map<number, number>();
   let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i += 1) {
     const delta = profile.timeDeltas[i] ?? 0;
     at += delta;
-    if (rangeUs && (at < rangeUs[0] || at > rangeUs[1])) continue;
+    if (ranges && !ranges.some(([start, end]) => at >= start && at <= end)) continue;
     const id = profile.samples[i]!;
     selfMs.set(id, (selfMs.get(id) ?? 0) + delta / 1000);
   }
@@ -87,12 +87,12 @@ export function formatSummary(summary: ProfileSummary): string {
   return out.join('\n');
 }
 
-export function summarizeFile(path: string, top = 15, rangeUs?: [number, number]): ProfileSummary {
-  return summarize(JSON.parse(readFileSync(path, 'utf8')) as Profile, top, rangeUs);
+export function summarizeFile(path: string, top = 15, ranges?: Array<[number, number]>): ProfileSummary {
+  return summarize(JSON.parse(readFileSync(path, 'utf8')) as Profile, top, ranges);
 }
 
 /** Every profile under dir/<label>/, summarised whole and over each named phase. */
-export function phaseReport(dir: string, phases: Record<string, [number, number] | undefined>, top = 12): string {
+export function phaseReport(dir: string, phases: Record<string, Array<[number, number]> | undefined>, top = 12): string {
   const out: string[] = [];
   for (const label of readdirSync(dir)) {
     for (const file of readdirSync(join(dir, label))) {
@@ -100,7 +100,7 @@ export function phaseReport(dir: string, phases: Record<string, [number, number]
       out.push(`\nCPU profile of the ${label} process, whole run (${path}):\n${formatSummary(summarizeFile(path, top))}`);
       if (label !== 'bridge') continue;
       for (const [name, range] of Object.entries(phases)) {
-        if (range) out.push(`\n${label}, ${name}:\n${formatSummary(summarizeFile(path, top, range))}`);
+        if (range?.length) out.push(`\n${label}, ${name}:\n${formatSummary(summarizeFile(path, top, range))}`);
       }
     }
   }

@@ -4,6 +4,8 @@
  * of the benchmark's own process so 50 viewers' SRTP work does not stall its timers, and so that
  * killing it always takes every viewer with it. Driven over IPC by bench/viewers.ts.
  */
+import type { SocketOptions, SocketType } from 'node:dgram';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { signatureHeaders } from '../src/http/signature.ts';
 import { directive } from '../test/helpers/directives.ts';
@@ -28,7 +30,7 @@ export interface ViewerCounts {
 }
 
 export type FarmReply =
-  | { op: 'opened'; id: number; connected: number; errors: string[] }
+  | { op: 'opened'; id: number; connected: number; errors: string[]; answerMs: number[] }
   | { op: 'snapshot'; id: number; viewers: ViewerCounts[] }
   | { op: 'closed'; id: number; errors: string[] }
   | { op: 'error'; id: number; message: string };
@@ -43,10 +45,30 @@ interface Viewer {
   highest?: number;
   last?: number;
   cycles: number;
+  /** POST of the offer → its answer, as the skill Lambda would wait for it. */
+  answerMs: number;
 }
 
 const RTC = 'Alexa.RTCSessionController';
 const viewers: Viewer[] = [];
+
+/**
+ * Each viewer here stands for an Echo: a device of its own, with its own CPU and socket buffer.
+ * Here 50 share one thread, and while it decrypts one viewer's packets the others' queue up in
+ * the kernel: a keyframe (~100 packets) fanned out to 50 viewers at once overflows Linux's
+ * default 208 KiB receive buffers now and then (seen as `udpDrops.viewers` in the results), which
+ * is the bench's shortcoming, not the bridge's. So every UDP socket of this process (werift's)
+ * asks for 4 MiB (the kernel caps it at net.core.rmem_max). werift's bundle imports createSocket
+ * by name, hence syncBuiltinESMExports().
+ */
+const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+const dgram = createRequire(import.meta.url)('node:dgram') as typeof import('node:dgram');
+const createSocket = dgram.createSocket;
+Object.assign(dgram, {
+  createSocket: (type: SocketType | SocketOptions, listener?: (...args: any[]) => void) =>
+    createSocket({ recvBufferSize: RECEIVE_BUFFER_BYTES, ...(typeof type === 'string' ? { type } : type) }, listener),
+});
+syncBuiltinESMExports();
 
 async function post(target: FarmTarget, body: unknown): Promise<any> {
   const raw = JSON.stringify(body);
@@ -70,33 +92,42 @@ function onVideo(viewer: Viewer, rtp: RtpPacket): void {
   viewer.highest = Math.max(viewer.highest ?? extended, extended);
 }
 
+let sessions = 0;
+
+/** One viewer, offered and answered; on failure its peer connection is closed and it is not kept. */
 async function openOne(target: FarmTarget, cameraId: string, sessionId: string): Promise<Viewer> {
   const { pc, offer } = await echoViewer();
-  const viewer: Viewer = { sessionId, cameraId, target, pc, received: 0, cycles: 0 };
-  viewers.push(viewer);
-  const reply = await post(target, directive(RTC, 'InitiateSessionWithOffer', {
-    endpointId: cameraId,
-    payload: { sessionId, offer: { format: 'SDP', value: offer } },
-  }));
-  if (reply?.event?.header?.name !== 'AnswerGeneratedForSession') throw new Error(`${sessionId}: ${JSON.stringify(reply?.event?.payload)}`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: reply.event.payload.answer.value });
+  const viewer: Viewer = { sessionId, cameraId, target, pc, received: 0, cycles: 0, answerMs: Number.NaN };
+  try {
+    const sent = performance.now();
+    const reply = await post(target, directive(RTC, 'InitiateSessionWithOffer', {
+      endpointId: cameraId,
+      payload: { sessionId, offer: { format: 'SDP', value: offer } },
+    }));
+    viewer.answerMs = Math.round(performance.now() - sent);
+    if (reply?.event?.header?.name !== 'AnswerGeneratedForSession') throw new Error(`${sessionId}: ${JSON.stringify(reply?.event?.payload)}`);
+    await pc.setRemoteDescription({ type: 'answer', sdp: reply.event.payload.answer.value });
+  } catch (err) {
+    await pc.close().catch(() => {});
+    throw err;
+  }
   // After setRemoteDescription: werift swaps in an SSRC-bound receive track while applying it.
   const video = pc.getTransceivers().find((t) => t.kind === 'video');
   video?.receiver.track.onReceiveRtp.subscribe((rtp: RtpPacket) => onVideo(viewer, rtp));
+  viewers.push(viewer);
   return viewer;
 }
 
 async function open(request: Extract<FarmRequest, { op: 'open' }>): Promise<FarmReply> {
   const errors: string[] = [];
   const opened: Viewer[] = [];
-  const base = viewers.length;
   let next = 0;
   // A few offers at a time, as Echos joining one after another would.
   const worker = async () => {
     for (let i = next++; i < request.count; i = next++) {
       const cameraId = request.cameraIds[i % request.cameraIds.length]!;
       try {
-        opened.push(await openOne(request.target, cameraId, `${request.prefix}-${base + i}`));
+        opened.push(await openOne(request.target, cameraId, `${request.prefix}-${sessions++}`));
       } catch (err) {
         errors.push((err as Error).message);
       }
@@ -106,7 +137,7 @@ async function open(request: Extract<FarmRequest, { op: 'open' }>): Promise<Farm
   const deadline = Date.now() + request.timeoutMs;
   while (opened.some((v) => v.received === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   for (const v of opened) if (v.received === 0) errors.push(`${v.sessionId}: no video within ${request.timeoutMs} ms`);
-  return { op: 'opened', id: request.id, connected: opened.filter((v) => v.received > 0).length, errors };
+  return { op: 'opened', id: request.id, connected: opened.filter((v) => v.received > 0).length, errors, answerMs: opened.map((v) => v.answerMs) };
 }
 
 async function closeAll(id: number): Promise<FarmReply> {

@@ -84,10 +84,10 @@ export class ViewerFarm {
   }
 
   /** Opens `count` more viewers (round robin over cameraIds); resolves once each receives video. */
-  async open(target: FarmTarget, cameraIds: string[], count: number, prefix: string, timeoutMs = 30_000): Promise<{ connected: number; errors: string[] }> {
+  async open(target: FarmTarget, cameraIds: string[], count: number, prefix: string, timeoutMs = 30_000): Promise<{ connected: number; errors: string[]; answerMs: number[] }> {
     const reply = await this.#request({ op: 'open', target, cameraIds, count, prefix, timeoutMs }, timeoutMs + count * 2000 + 10_000);
     if (reply.op !== 'opened') throw new Error(`viewer farm: unexpected ${reply.op}`);
-    return { connected: reply.connected, errors: reply.errors };
+    return { connected: reply.connected, errors: reply.errors, answerMs: reply.answerMs };
   }
 
   async snapshot(): Promise<ViewerCounts[]> {
