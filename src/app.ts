@@ -12,7 +12,7 @@ import { HealthMonitor } from './camera/health.ts';
 import { TalkbackManager } from './camera/talkback-manager.ts';
 import { AlexaCloud } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
-import { PACKAGE_ROOT } from './config/load.ts';
+import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
@@ -118,12 +118,11 @@ export class App {
       activeSessions: () => this.sessions.size,
       events: () => this.cloud.status(),
     });
-    const [low, high] = config.webrtc.udpPorts.split('-').map(Number) as [number, number];
     this.sessions = new SessionManager({
       streams: this.streams,
       ice: {
         iceServers: config.webrtc.iceServers,
-        udpPorts: [low, high],
+        udpPorts: portRange(config.webrtc.udpPorts),
         ...(config.webrtc.hostAddresses && { hostAddresses: config.webrtc.hostAddresses }),
         excludedAddresses: bridgeAddresses(),
       },

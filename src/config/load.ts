@@ -132,7 +132,7 @@ function semanticProblems(config: ConfigFile): string[] {
       if (!host) problems.push(`cameras[${i}].url: is not a valid rtsp URL (expected rtsp://[user:pass@]host[:port]/path)`);
     }
   });
-  const [low, high] = config.webrtc.udpPorts.split('-').map(Number) as [number, number];
+  const [low, high] = portRange(config.webrtc.udpPorts);
   if (low < 1024 || high > 65535 || low > high) {
     problems.push('webrtc.udpPorts: must be a range within 1024-65535 whose first port is not above its last');
   }
@@ -159,6 +159,11 @@ function resolvePaths(config: ConfigFile, baseDir: string, env: NodeJS.ProcessEn
       camera.url.startsWith('file:') ? { ...camera, url: `file:${resolveFileUrl(camera.url, baseDir)}` } : camera,
     ),
   };
+}
+
+/** `webrtc.udpPorts` ("40000-40100") as numbers; the schema has checked its shape. */
+export function portRange(range: string): [number, number] {
+  return range.split('-').map(Number) as [number, number];
 }
 
 /** `file:rel/clip.mp4`, `file:/abs/clip.mp4` and `file:///abs/clip.mp4` → an absolute path. */

@@ -1,6 +1,6 @@
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { probeRtsp } from '../../src/camera/rtsp-probe.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 
@@ -51,6 +51,18 @@ describe('probeRtsp against a real RTSP server', () => {
   }
 });
 
+/** A TCP server that accepts and never says a word; closed (with its sockets) after the test. */
+async function silentServer(t: TestContext): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => sockets.add(socket));
+  const port = await listen(server);
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return port;
+}
+
 describe('probeRtsp failures', () => {
   test('nothing listening → REFUSED', async () => {
     const server = createServer();
@@ -61,13 +73,7 @@ describe('probeRtsp failures', () => {
   });
 
   test('a server that never answers → TIMEOUT within the bound', async (t) => {
-    const sockets = new Set<import('node:net').Socket>();
-    const server = createServer((socket) => sockets.add(socket));
-    const port = await listen(server);
-    t.after(() => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    });
+    const port = await silentServer(t);
     const started = Date.now();
     const result = await probeRtsp(`rtsp://127.0.0.1:${port}/s`, { timeoutMs: 300 });
     assert.equal(!result.reachable && result.code, 'TIMEOUT');
@@ -83,13 +89,7 @@ describe('probeRtsp failures', () => {
   });
 
   test('an abort signal ends the probe', async (t) => {
-    const sockets = new Set<import('node:net').Socket>();
-    const server = createServer((socket) => sockets.add(socket));
-    const port = await listen(server);
-    t.after(() => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    });
+    const port = await silentServer(t);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 50);
     const result = await probeRtsp(`rtsp://127.0.0.1:${port}/s`, { timeoutMs: 5000, signal: abort.signal });
