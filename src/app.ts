@@ -10,7 +10,7 @@ import { reportStateHandler } from './alexa/report-state.ts';
 import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
 import { TalkbackManager } from './camera/talkback-manager.ts';
-import { AlexaCloud } from './cloud/alexa-cloud.ts';
+import { AlexaCloud, type EventDeliveryTiming } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
@@ -54,6 +54,11 @@ class ConfiguredCameras implements CameraDirectory {
   }
 }
 
+/** What is not configuration: timings tests shorten so a gateway outage fits in seconds. */
+export interface AppOptions {
+  eventDelivery?: EventDeliveryTiming;
+}
+
 /**
  * The composition root: builds every service from the configuration, wires them together,
  * and closes them in reverse order. Nothing here is global; tests build as many as they like.
@@ -73,7 +78,7 @@ export class App {
   #listening = false;
   #closing: Promise<void> | undefined;
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, options: AppOptions = {}) {
     this.config = config;
     this.log = log;
     this.talkback = new TalkbackManager({ cameras: config.cameras, ffmpegPath: () => this.#ffmpeg.path, log: log.child({ component: 'talkback' }) });
@@ -90,6 +95,7 @@ export class App {
       doorbellDebounceMs: config.doorbellDebounceSec * 1000,
       currentEndpoints: () => cameras.list().map((camera) => discoveryEndpoint(camera, VERSION)),
       log: log.child({ component: 'cloud' }),
+      ...(options.eventDelivery && { delivery: options.eventDelivery }),
     });
     this.health.on('change', (cameraId, health) => this.cloud.reportConnectivity(cameraId, health.value, health.timeOfSample));
     this.streams = new CameraStreams({

@@ -5,7 +5,7 @@ import type { AccountLinking, Connectivity } from '../alexa/ports.ts';
 import type { Config } from '../config/schema.ts';
 import { EVENT_GATEWAYS } from './event-gateway.ts';
 import { LwaTokens } from './lwa.ts';
-import { EventOutbox, type OutboxStatus } from './outbox.ts';
+import { EventOutbox, type OutboxOptions, type OutboxStatus } from './outbox.ts';
 import { CloudStore } from './store.ts';
 
 export interface AlexaCloudOptions {
@@ -15,8 +15,11 @@ export interface AlexaCloudOptions {
   /** The Discover.Response endpoints for the configured cameras, to keep Alexa's list in step. */
   currentEndpoints: () => Record<string, unknown>[];
   log: Logger;
-  retryBaseMs?: number;
+  /** Retry and timeout timing of event delivery; tests shorten it, production keeps the defaults. */
+  delivery?: EventDeliveryTiming;
 }
+
+export type EventDeliveryTiming = Pick<OutboxOptions, 'retryBaseMs' | 'retryMaxMs' | 'requestTimeoutMs'>;
 
 export interface AlexaCloudStatus extends OutboxStatus {
   configured: boolean;
@@ -55,7 +58,7 @@ export class AlexaCloud implements AccountLinking {
       tokens: this.#tokens,
       gatewayUrl: options.alexa.eventGatewayUrl ?? EVENT_GATEWAYS[options.alexa.region],
       log: options.log,
-      ...(options.retryBaseMs !== undefined && { retryBaseMs: options.retryBaseMs }),
+      ...options.delivery,
     });
   }
 

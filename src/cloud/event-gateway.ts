@@ -21,7 +21,7 @@ export type SendOutcome =
 
 const TIMEOUT_MS = 10_000;
 
-export async function postEvent(url: string, event: AlexaEvent, accessToken: string, timeoutMs = TIMEOUT_MS): Promise<SendOutcome> {
+export async function postEvent(url: string, event: AlexaEvent, accessToken: string, timeoutMs: number = TIMEOUT_MS): Promise<SendOutcome> {
   let response: Response;
   try {
     response = await fetch(url, {

@@ -15,6 +15,8 @@ export interface OutboxOptions {
   maxEntries?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** How long one POST to the gateway may take before it counts as failed (default 10 s). */
+  requestTimeoutMs?: number;
 }
 
 export interface EnqueueOptions {
@@ -196,7 +198,7 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
         if (err.code === 'INVALID_GRANT' || err.code === 'INVALID_CLIENT') return { kind: 'forbidden', reason: err.message };
         return { kind: 'retry', reason: err.message };
       }
-      const outcome = await postEvent(gatewayUrl, withAccessToken(event, token), token);
+      const outcome = await postEvent(gatewayUrl, withAccessToken(event, token), token, this.#options.requestTimeoutMs);
       if (outcome.kind !== 'unauthorized' || attempt === 1) return outcome;
       this.#log.info('event gateway said 401: refreshing the access token once');
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
-import { App } from '../../src/app.ts';
+import { App, type AppOptions } from '../../src/app.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { withSecrets } from '../../src/config/secrets.ts';
 import { createLogger } from '../../src/log.ts';
@@ -27,7 +27,7 @@ export interface TestBridge {
  * A real bridge on 127.0.0.1:0 with a config file written to a fresh temp dir, or to `dir` to
  * restart on an earlier bridge's data (the caller then removes it).
  */
-export async function startBridge(config: Record<string, unknown>, options: { dir?: string } = {}): Promise<TestBridge> {
+export async function startBridge(config: Record<string, unknown>, options: { dir?: string; app?: AppOptions } = {}): Promise<TestBridge> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'porchlight-test-'));
   const path = join(dir, 'porchlight.yaml');
   const server = { host: '127.0.0.1', port: 0, proxySecret: PROXY_SECRET, adminToken: ADMIN_TOKEN, ...(config.server as object) };
@@ -40,7 +40,7 @@ export async function startBridge(config: Record<string, unknown>, options: { di
       done();
     },
   });
-  const app = new App(withSecrets(file, source), createLogger({ level: 'debug', destination }));
+  const app = new App(withSecrets(file, source), createLogger({ level: 'debug', destination }), options.app);
   const url = await app.start();
   return {
     app,
