@@ -19,7 +19,8 @@ import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
-import { bridgeAddresses } from './webrtc/interfaces.ts';
+import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
+import { UdpPortPool } from './webrtc/port-pool.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -128,10 +129,10 @@ export class App {
       streams: this.streams,
       ice: {
         iceServers: config.webrtc.iceServers,
-        udpPorts: portRange(config.webrtc.udpPorts),
         ...(config.webrtc.hostAddresses && { hostAddresses: config.webrtc.hostAddresses }),
         excludedAddresses: bridgeAddresses(),
       },
+      ports: new UdpPortPool(portRange(config.webrtc.udpPorts), gatherAddressCount(config.webrtc.hostAddresses)),
       answerTimeoutMs: config.webrtc.answerTimeoutMs,
       connectTimeoutMs: config.webrtc.connectTimeoutSec * 1000,
       maxSessionMs: config.webrtc.maxSessionSec * 1000,

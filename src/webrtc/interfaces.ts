@@ -10,3 +10,17 @@ export function bridgeAddresses(interfaces = networkInterfaces()): string[] {
     bridge.test(name) ? (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address) : [],
   );
 }
+
+/**
+ * How many addresses werift gathers host candidates on, each with a socket of its own: the
+ * configured host addresses, or every external IPv4 address but those of the interfaces werift
+ * skips (VPN tunnels, VM and container veths). Sizes each session's block of UDP ports.
+ */
+export function gatherAddressCount(hostAddresses: string[] | undefined, interfaces = networkInterfaces()): number {
+  if (hostAddresses) return new Set(hostAddresses).size;
+  const skipped = /^(ipsec|tun|utun|tap|vmnet|veth)/;
+  const addresses = Object.entries(interfaces).flatMap(([name, list]) =>
+    skipped.test(name) ? [] : (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')),
+  );
+  return Math.max(1, addresses.length);
+}

@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 import { SessionRefused, type RtcSessions, type SessionOffer } from '../alexa/ports.ts';
 import type { CameraStream } from '../camera/camera-stream.ts';
 import type { TalkbackManager } from '../camera/talkback-manager.ts';
+import type { PortLease, UdpPortPool } from './port-pool.ts';
 import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
-import { Session, type IceSettings, type SessionCloseReason } from './session.ts';
+import { Session, type IceSettings, type SessionCloseReason, type SessionOptions } from './session.ts';
 
 export interface SessionManagerOptions {
   streams: { get(cameraId: string): CameraStream | undefined };
-  ice: IceSettings;
+  ice: Omit<IceSettings, 'udpPorts'>;
+  /** `webrtc.udpPorts`: each session gathers on ports of its own. */
+  ports: UdpPortPool;
   answerTimeoutMs: number;
   connectTimeoutMs: number;
   maxSessionMs: number;
@@ -50,6 +53,9 @@ export interface SessionObserver {
   closed(reason: string): void;
   firstMedia(ms: number): void;
 }
+
+/** Port blocks a session tries before it gives up. */
+const MAX_PORT_ATTEMPTS = 3;
 
 interface Entry {
   session: Session;
@@ -114,8 +120,8 @@ export class SessionManager implements RtcSessions {
     const talk = this.#talkFor(cameraId, sessionId, analysis);
     try {
       const { session, answerSdp } = await this.#answerWithin(
-        Session.answer({
-          id: sessionId, cameraId, offerSdp, analysis, ice: this.#options.ice, log,
+        this.#answerOnOwnPorts({
+          id: sessionId, cameraId, offerSdp, analysis, log,
           ...(talk && { onViewerAudio: (packet: Buffer) => talk.pushOpus(packet) }),
           ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
         }),
@@ -181,6 +187,42 @@ export class SessionManager implements RtcSessions {
     let count = 0;
     for (const { session } of this.#sessions.values()) if (session.cameraId === cameraId) count += 1;
     return count;
+  }
+
+  /**
+   * Answers on a block of ports leased for the session's lifetime. When another program holds
+   * the block's ports werift gathers no candidate (it logs and goes on): the next block is tried.
+   */
+  async #answerOnOwnPorts(options: Omit<SessionOptions, 'ice'>): Promise<{ session: Session; answerSdp: string }> {
+    const { ports } = this.#options;
+    // Blocks that gathered nothing stay leased until this answer is settled, so no retry picks them again.
+    const unusable: PortLease[] = [];
+    try {
+      for (;;) {
+        const lease = ports.lease();
+        if (!lease) {
+          const taken = unusable.length > 0 ? `, ${unusable.length} of them held by other programs` : '';
+          throw new SessionRefused('BUSY', `every UDP port of webrtc.udpPorts is in use (${ports.leased} blocks of ports${taken}): widen the range`);
+        }
+        try {
+          const answered = await Session.answer({ ...options, ice: { ...this.#options.ice, udpPorts: lease.ports } });
+          if (answered.session.closed) lease.release();
+          else answered.session.once('closed', () => lease.release());
+          return answered;
+        } catch (err) {
+          if (!(err instanceof NegotiationError && err.code === 'NO_CANDIDATES')) {
+            lease.release();
+            throw err;
+          }
+          unusable.push(lease);
+          const tried = `${lease.ports[0]}-${lease.ports[1]}`;
+          options.log.warn({ ports: tried }, 'no candidate gathered on these UDP ports (another program holds them?)');
+          if (unusable.length === MAX_PORT_ATTEMPTS) throw new SessionRefused('UNREACHABLE', `${err.message} (last tried UDP ports ${tried} of webrtc.udpPorts)`);
+        }
+      }
+    } finally {
+      for (const lease of unusable) lease.release();
+    }
   }
 
   /** The answer, or SessionRefused TIMEOUT; a late answer's session is closed, never leaked. */

@@ -8,6 +8,9 @@ import { CameraStreams } from '../../src/camera/camera-streams.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import type { CameraConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
+import { createSocket } from 'node:dgram';
+import * as sdpTransform from 'sdp-transform';
+import { UdpPortPool } from '../../src/webrtc/port-pool.ts';
 import { SessionManager, type SessionManagerOptions } from '../../src/webrtc/session-manager.ts';
 import { echoViewer, fixture } from '../helpers/echo-offer.ts';
 import { until } from '../helpers/until.ts';
@@ -24,7 +27,8 @@ function manager(overrides: Partial<SessionManagerOptions> = {}): { sessions: Se
   const streams = new CameraStreams({ cameras: [demo], defaultLingerSec: 0, ffmpegPath: () => 'ffmpeg', log });
   const sessions = new SessionManager({
     streams,
-    ice: { iceServers: [], udpPorts: [41500, 41600], hostAddresses: ['127.0.0.1'], excludedAddresses: [] },
+    ice: { iceServers: [], hostAddresses: ['127.0.0.1'], excludedAddresses: [] },
+    ports: new UdpPortPool([41500, 41600], 1),
     answerTimeoutMs: 5000,
     connectTimeoutMs: 30_000,
     maxSessionMs: 600_000,
@@ -80,5 +84,41 @@ describe('SessionManager clean-up', () => {
     sessions.close();
     assert.equal(sessions.size, 0);
     await assert.rejects(sessions.offer({ sessionId: 'c', cameraId: 'demo', offerSdp: fixture('echo-show-design') }), { code: 'UNREACHABLE' });
+  });
+});
+
+describe('SessionManager UDP ports', () => {
+  const candidatePorts = (sdp: string) => sdpTransform.parse(sdp).media.flatMap((m) => (m.candidates ?? []).map((c) => c.port));
+  const uniquePorts = (sdp: string) => [...new Set(candidatePorts(sdp))];
+
+  test('20 offers at once each gather on a port of their own inside webrtc.udpPorts', async () => {
+    const { sessions } = manager({ ports: new UdpPortPool([41700, 41739], 1), maxViewersPerCamera: 30 });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => sessions.offer({ sessionId: `crowd-${i}`, cameraId: 'demo', offerSdp: fixture('echo-show-design') })));
+    const ports = answers.map(uniquePorts);
+    for (const list of ports) assert.equal(list.length, 1);
+    const all = ports.map((list) => list[0]!);
+    assert.equal(new Set(all).size, 20, `ports shared: ${all.join(' ')}`);
+    for (const port of all) assert.ok(port >= 41700 && port <= 41739);
+    sessions.close();
+  });
+
+  test('ports another program holds are skipped; a full range refuses naming webrtc.udpPorts; a hang-up frees its ports', async () => {
+    for (const port of [41800, 41801]) {
+      const squatter = createSocket('udp4');
+      await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.1', resolve));
+      owned.push({ close: () => new Promise<void>((resolve) => squatter.close(() => resolve())) });
+    }
+    const { sessions } = manager({ ports: new UdpPortPool([41800, 41805], 1) });
+    const offer = (sessionId: string) => sessions.offer({ sessionId, cameraId: 'demo', offerSdp: fixture('echo-show-design') });
+    assert.deepEqual(uniquePorts(await offer('p1')), [41802], 'the next block, both ports of the first being taken');
+    assert.deepEqual(uniquePorts(await offer('p2')), [41804]);
+    await assert.rejects(offer('p3'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'BUSY');
+      assert.match(err.message, /webrtc\.udpPorts/);
+      return true;
+    });
+    sessions.disconnect('p1');
+    assert.deepEqual(uniquePorts(await offer('p4')), [41802], 'the freed block');
+    sessions.close();
   });
 });
