@@ -30,11 +30,12 @@ export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** Resident memory in MiB after a full garbage collection, so growth means retained objects. */
-export function settledRssMb(): number {
+/** Resident memory and JS heap in MiB after a full garbage collection, so growth means retained objects. */
+export function settledMemoryMb(): { rss: number; heap: number } {
   collectGarbage();
   collectGarbage();
-  return process.memoryUsage().rss / 2 ** 20;
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss: rss / 2 ** 20, heap: heapUsed / 2 ** 20 };
 }
 
 let gc: (() => void) | undefined;
