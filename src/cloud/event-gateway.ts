@@ -21,14 +21,15 @@ export type SendOutcome =
 
 const TIMEOUT_MS = 10_000;
 
-export async function postEvent(url: string, event: AlexaEvent, accessToken: string, timeoutMs: number = TIMEOUT_MS): Promise<SendOutcome> {
+/** `cancel` aborts the request (shutdown); the outcome is then a retry, like any lost request. */
+export async function postEvent(url: string, event: AlexaEvent, accessToken: string, timeoutMs: number = TIMEOUT_MS, cancel?: AbortSignal): Promise<SendOutcome> {
   let response: Response;
   try {
     response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
       body: JSON.stringify(event),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: cancel ? AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string } }).cause?.code;

@@ -74,6 +74,8 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
   #kickAgain = false;
   #started = false;
   #closed = false;
+  /** Aborts the request in flight at close(): shutdown does not wait out a hanging gateway. */
+  readonly #closing = new AbortController();
   #delivered = 0;
   #dropped = 0;
   #failing = false;
@@ -140,8 +142,10 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
     this.#kick();
   }
 
+  /** The event in flight, if any, stays queued for the next run. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     clearTimeout(this.#timer);
     await this.#pumping;
   }
@@ -180,7 +184,7 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
         return;
       }
       const outcome = await this.#send(JSON.parse(row.body) as AlexaEvent);
-      if (outcome === 'stop') return;
+      if (outcome === 'stop' || this.#closed) return;
       this.#settle(row, outcome);
     }
   }
@@ -198,7 +202,7 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
         if (err.code === 'INVALID_GRANT' || err.code === 'INVALID_CLIENT') return { kind: 'forbidden', reason: err.message };
         return { kind: 'retry', reason: err.message };
       }
-      const outcome = await postEvent(gatewayUrl, withAccessToken(event, token), token, this.#options.requestTimeoutMs);
+      const outcome = await postEvent(gatewayUrl, withAccessToken(event, token), token, this.#options.requestTimeoutMs, this.#closing.signal);
       if (outcome.kind !== 'unauthorized' || attempt === 1) return outcome;
       this.#log.info('event gateway said 401: refreshing the access token once');
     }

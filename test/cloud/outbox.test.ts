@@ -192,6 +192,24 @@ describe('EventOutbox', () => {
     await shutdown(second);
   });
 
+  test('close() does not wait out a hanging gateway: the request is abandoned and the event kept', async () => {
+    const first = await rig(cloud);
+    await first.tokens.exchange('good-h');
+    cloud.script('events', [{ status: 202, hang: true }]);
+    first.outbox.start();
+    first.outbox.enqueue(change('front', 'UNREACHABLE'));
+    await until('the request in flight', () => cloud.requests.some((q) => q.route === 'events'), 5000, 10);
+    const closing = performance.now();
+    await shutdown(first);
+    assert.ok(performance.now() - closing < 1000, 'close() waited for the gateway');
+
+    const second = await rig(cloud, first.dataDir);
+    second.outbox.start();
+    const [event] = (await cloud.waitForEvents(1, 5000)) as any[];
+    assert.equal(event.event.endpoint.endpointId, 'front');
+    await shutdown(second);
+  });
+
   test('bounded: beyond maxEntries the oldest are dropped and counted; expired events are dropped', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'porchlight-outbox-'));
     dirs.push(dataDir);
