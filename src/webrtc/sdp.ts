@@ -97,6 +97,15 @@ export function analyzeOffer(sdp: string): OfferAnalysis {
       .find((rtp) => String(rtp.codec).toLowerCase() === 'opus' && rtp.rate === 48000)?.payload,
   };
 
+  // werift borrows a bundled section's credentials only when the mids are "0", "1"…: without
+  // its own (or session-level) ones, ICE fails later, as if the viewer were unreachable.
+  for (const { mLineIndex } of [video, ...(audio ? [audio] : [])]) {
+    const media = session.media[mLineIndex]!;
+    if (!(media.iceUfrag ?? session.iceUfrag) || !(media.icePwd ?? session.icePwd)) {
+      throw new NegotiationError('MALFORMED_SDP', `The offer has no ICE credentials (a=ice-ufrag and a=ice-pwd) for its ${media.type} section, so no connection could be checked.`);
+    }
+  }
+
   const served = new Set([video.mLineIndex, audio?.mLineIndex]);
   return {
     video,
@@ -137,6 +146,8 @@ export function normalizeOfferForWerift(sdp: string, analysis: OfferAnalysis): s
       if (media.mid !== undefined) rejectedMids.add(String(media.mid));
     }
     dropDanglingFormatLines(media);
+    // `a=rtcp:9` without an address is valid (RFC 3605) but werift throws on it; with rtcp-mux unused anyway.
+    if (media.rtcp && !media.rtcp.address) delete media.rtcp;
   });
   if (session.groups) {
     session.groups = session.groups

@@ -10,7 +10,7 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import type { MediaPacket, StreamViewer } from '../camera/viewer.ts';
-import { finalizeAnswer, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
+import { finalizeAnswer, NegotiationError, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
 
 export interface IceSettings {
   iceServers: RTCIceServer[];
@@ -85,6 +85,20 @@ export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
       iceInterfaceAddresses: { udp4: ice.hostAddresses[0]! },
     }),
   };
+}
+
+/**
+ * werift's own SDP reader is stricter than analyzeOffer in places (an empty section, a malformed
+ * candidate, a mid missing from BUNDLE): what it throws while taking in the offer is the offer's
+ * fault, so it is refused as a bad offer (INVALID_VALUE), not reported as porchlight's error.
+ */
+async function offerStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof NegotiationError) throw err;
+    throw new NegotiationError('MALFORMED_SDP', `The offer could not be read by the WebRTC stack: ${(err as Error).message}`);
+  }
 }
 
 /** Payload-independent sender with a bounded number of packets in flight. */
@@ -210,7 +224,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     const pc = new RTCPeerConnection(peerConfig(options.ice));
     const listenToViewer = viewerAudioListener(pc, options.onViewerAudio);
     try {
-      await pc.setRemoteDescription({ type: 'offer', sdp: normalizeOfferForWerift(options.offerSdp, analysis) });
+      await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: normalizeOfferForWerift(options.offerSdp, analysis) }));
       const transceivers = pc.getTransceivers();
       const video = transceivers.find((t) => t.mLineIndex === analysis.video.mLineIndex);
       if (!video) throw new Error('werift made no transceiver for the offered video');
@@ -226,7 +240,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       }
       // Subscribed before setLocalDescription: DTLS may finish right after it.
       const session = new Session(options, pc, video, audio);
-      await pc.setLocalDescription(await pc.createAnswer());
+      await pc.setLocalDescription(await offerStep(() => pc.createAnswer()));
       const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { talkback, excludedAddresses: options.ice.excludedAddresses });
       return { session, answerSdp };
     } catch (err) {

@@ -130,6 +130,7 @@ describe('analyzeOffer: offers we refuse, with a reason a person understands', (
     { name: 'garbage text', sdp: 'hello, this is not SDP', code: 'MALFORMED_SDP', mentions: /not an SDP/ },
     { name: 'empty string', sdp: '', code: 'MALFORMED_SDP', mentions: /not an SDP/ },
     { name: 'the directive JSON instead of its sdp field', sdp: JSON.stringify({ format: 'SDP', value: echo }), code: 'MALFORMED_SDP', mentions: /v=0/ },
+    { name: 'no ICE credentials for the video section', sdp: echo.replace(/(m=video[\s\S]*?)a=ice-ufrag:[^\r]*\r\n/, '$1'), code: 'MALFORMED_SDP', mentions: /ice-ufrag.*video/ },
     { name: 'unreadable m= line', sdp: echo.replace('m=video 1 UDP/TLS/RTP/SAVPF 126', 'm=video one'), code: 'MALFORMED_SDP', mentions: /m= line/ },
   ];
   for (const c of cases) {
@@ -190,6 +191,13 @@ describe('normalizeOfferForWerift', () => {
     const audio = section(normalizeOfferForWerift(sdp, analyzeOffer(sdp)), 'audio');
     assert.match(audio, /a=rtpmap:0 PCMU\/8000/);
     assert.match(audio, /a=rtpmap:8 PCMA\/8000/);
+  });
+
+  test('drops an a=rtcp without an address (RFC 3605 allows it; werift throws on it)', () => {
+    const sdp = echo.replace(/a=rtcp:9 IN IP4 0\.0\.0\.0/g, 'a=rtcp:9');
+    const normalized = normalizeOfferForWerift(sdp, analyzeOffer(sdp));
+    assert.doesNotMatch(normalized, /a=rtcp:/);
+    assert.match(normalizeOfferForWerift(echo, analyzeOffer(echo)), /a=rtcp:9 IN IP4 0\.0\.0\.0/, 'a complete one stays');
   });
 
   test('drops an a=fmtp whose PT has no a=rtpmap (werift throws a TypeError on it)', () => {
