@@ -30,12 +30,16 @@ export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** Resident memory and JS heap in MiB after a full garbage collection, so growth means retained objects. */
-export function settledMemoryMb(): { rss: number; heap: number } {
+/**
+ * Resident memory, JS heap and memory held outside it (Buffers, ArrayBuffers) in MiB, after a
+ * full garbage collection, so growth means retained objects.
+ */
+export function settledMemoryMb(): { rss: number; heap: number; external: number } {
   collectGarbage();
   collectGarbage();
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss: rss / 2 ** 20, heap: heapUsed / 2 ** 20 };
+  const { rss, heapUsed, external } = process.memoryUsage();
+  const mb = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
+  return { rss: mb(rss), heap: mb(heapUsed), external: mb(external) };
 }
 
 let gc: (() => void) | undefined;

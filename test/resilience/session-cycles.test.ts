@@ -33,10 +33,15 @@ before(async () => {
 });
 after(() => bridge?.close());
 
-async function send(name: string, sessionId: string, payload: Record<string, unknown> = {}): Promise<any> {
+/**
+ * Replies are schema-checked on a sample only: V8 optimising the huge generated schema validator
+ * takes ~600 MiB of this process's memory after a few hundred calls, which would swamp the
+ * bridge's own memory that this test watches. (The fuzz tests check every reply.)
+ */
+async function send(name: string, sessionId: string, cycleNumber: number, payload: Record<string, unknown> = {}): Promise<any> {
   const { status, json } = await bridge.postAlexa(directive(RTC, name, { endpointId: 'demo', payload: { sessionId, ...payload } }));
   assert.equal(status, 200);
-  assert.deepEqual(alexaSchemaErrors(json), []);
+  if (cycleNumber % ROUND === 0) assert.deepEqual(alexaSchemaErrors(json), []);
   return json;
 }
 
@@ -45,7 +50,7 @@ async function cycle(n: number): Promise<void> {
   const sessionId = `soak-${n}`;
   const viewer = await echoViewer();
   try {
-    const reply = await send('InitiateSessionWithOffer', sessionId, { offer: { format: 'SDP', value: viewer.offer } });
+    const reply = await send('InitiateSessionWithOffer', sessionId, n, { offer: { format: 'SDP', value: viewer.offer } });
     assert.equal(reply.event.header.name, 'AnswerGeneratedForSession', JSON.stringify(reply.event.payload));
     await viewer.pc.setRemoteDescription({ type: 'answer', sdp: reply.event.payload.answer.value });
     let videoPackets = 0;
@@ -54,7 +59,7 @@ async function cycle(n: number): Promise<void> {
       videoPackets += 1;
     });
     await until(`video in cycle ${n}`, () => videoPackets > 0, 10_000, 5);
-    assert.equal((await send('SessionDisconnected', sessionId)).event.header.name, 'SessionDisconnected');
+    assert.equal((await send('SessionDisconnected', sessionId, n)).event.header.name, 'SessionDisconnected');
   } finally {
     await viewer.pc.close();
   }
@@ -73,17 +78,19 @@ test(`${CYCLES} session open/close cycles leave no ffmpeg, no leaked descriptors
   const warm = settledMemoryMb();
 
   const fdsAfterRound: number[] = [];
+  const memoryAfterRound: Array<ReturnType<typeof settledMemoryMb>> = [];
   for (let n = WARMUP; n < CYCLES; n += 1) {
     await cycle(n);
     if ((n + 1) % ROUND === 0 || n === CYCLES - 1) {
       await assertCameraIdle();
       fdsAfterRound.push(openFds());
+      memoryAfterRound.push(settledMemoryMb());
     }
   }
-  const settled = settledMemoryMb();
+  const settled = memoryAfterRound.at(-1)!;
   const grownRss = settled.rss - warm.rss;
   const { starts } = bridge.app.streams.peek('demo')!.status();
-  const report = { cycles: CYCLES, baselineFds, fdsAfterRound, warmRssMb: Math.round(warm.rss), rssGrowthMb: Number(grownRss.toFixed(1)), heapGrowthMb: Number((settled.heap - warm.heap).toFixed(1)), ffmpegStarts: starts };
+  const report = { cycles: CYCLES, baselineFds, fdsAfterRound, warmRssMb: Math.round(warm.rss), rssGrowthMb: Number(grownRss.toFixed(1)), heapGrowthMb: Number((settled.heap - warm.heap).toFixed(1)), ffmpegStarts: starts, memoryAfterRound };
   t.diagnostic(JSON.stringify(report));
 
   for (const fds of fdsAfterRound) assert.ok(Math.abs(fds - baselineFds) <= 10, `open descriptors ${fds} vs ${baselineFds} at start: ${JSON.stringify(report)}`);
