@@ -14,7 +14,7 @@
  * --cpu-prof: the bridge runs with `node --cpu-prof`; its profile lands in bench/profiles/ and is
  * summarised at the end, whole and per phase (the profiler costs CPU: figures of such a run are
  * not the headline ones). --bridge-import: preload FILE into both bridges' node (`--import`), to
- * measure an experiment (bench/srtp-keyobject-experiment.ts) without touching src/; the results
+ * measure an experiment without touching src/; the results
  * record it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -21,6 +21,7 @@ import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
 import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
 import { UdpPortPool } from './webrtc/port-pool.ts';
+import { installSrtpKeyCache } from './webrtc/srtp-key-cache.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -80,6 +81,8 @@ export class App {
   #closing: Promise<void> | undefined;
 
   constructor(config: Config, log: Logger, options: AppOptions = {}) {
+    // Process-wide and idempotent: werift's per-packet SRTP ciphers get cached key objects.
+    installSrtpKeyCache();
     this.config = config;
     this.log = log;
     this.talkback = new TalkbackManager({ cameras: config.cameras, ffmpegPath: () => this.#ffmpeg.path, log: log.child({ component: 'talkback' }) });
