@@ -14,7 +14,12 @@ import { AlexaCloud, type EventDeliveryTiming } from './cloud/alexa-cloud.ts';
 import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
+import { CameraEvents, type EventSourceName } from './events/camera-events.ts';
+import { EventSources, hasMotion } from './events/event-sources.ts';
+import type { MqttStatus } from './events/mqtt-source.ts';
+import type { OnvifStatus } from './events/onvif-source.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
+import type { CameraEventsView, EventSourceView } from './web/console-api.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
 import { Metrics } from './metrics.ts';
@@ -37,9 +42,11 @@ interface FfmpegStatus {
 class ConfiguredCameras implements CameraDirectory {
   readonly #cameras: Map<string, CameraConfig>;
   readonly #fullDuplex: (cameraId: string) => boolean;
-  constructor(cameras: CameraConfig[], fullDuplex: (cameraId: string) => boolean) {
+  readonly #motion: (cameraId: string) => boolean;
+  constructor(cameras: CameraConfig[], fullDuplex: (cameraId: string) => boolean, motion: (cameraId: string) => boolean) {
     this.#cameras = new Map(cameras.map((camera) => [camera.id, camera]));
     this.#fullDuplex = fullDuplex;
+    this.#motion = motion;
   }
   has(id: string): boolean {
     return this.#cameras.has(id);
@@ -50,6 +57,7 @@ class ConfiguredCameras implements CameraDirectory {
       name: camera.name,
       kind: camera.kind,
       fullDuplexAudio: this.#fullDuplex(camera.id),
+      motionSensor: this.#motion(camera.id),
       ...(camera.manufacturer && { manufacturer: camera.manufacturer }),
       ...(camera.model && { model: camera.model }),
     }));
@@ -59,7 +67,12 @@ class ConfiguredCameras implements CameraDirectory {
 /** What is not configuration: timings tests shorten so a gateway outage fits in seconds. */
 export interface AppOptions {
   eventDelivery?: EventDeliveryTiming;
+  /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
+  eventSourceRetry?: { initialMs: number; maxMs: number };
 }
+
+/** A press keeps the doorbell's stream warm this long: the Echo shows it within seconds. */
+const PRESS_WARM_MS = 30_000;
 
 /**
  * The composition root: builds every service from the configuration, wires them together,
@@ -76,6 +89,8 @@ export class App {
   readonly cloud: AlexaCloud;
   readonly talkback: TalkbackManager;
   readonly metrics: Metrics;
+  readonly events: CameraEvents;
+  readonly eventSources: EventSources;
   #ffmpeg: FfmpegStatus = {};
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -87,7 +102,8 @@ export class App {
     this.log = log;
     this.talkback = new TalkbackManager({ cameras: config.cameras, ffmpegPath: () => this.#ffmpeg.path, log: log.child({ component: 'talkback' }) });
     // Full duplex only where it works: `talkback: onvif` and no refusal from the camera so far.
-    const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id));
+    const motionCameras = new Set(config.cameras.filter((camera) => hasMotion(camera, config.mqtt)).map((camera) => camera.id));
+    const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id), (id) => motionCameras.has(id));
     this.health = new HealthMonitor({
       cameras: config.cameras.map(({ id, url }) => ({ id, url })),
       intervalMs: config.healthIntervalSec * 1000,
@@ -102,6 +118,24 @@ export class App {
       ...(options.eventDelivery && { delivery: options.eventDelivery }),
     });
     this.health.on('change', (cameraId, health) => this.cloud.reportConnectivity(cameraId, health.value, health.timeOfSample));
+    this.events = new CameraEvents({
+      cameras: config.cameras.map(({ id, kind }) => ({ id, kind, motion: motionCameras.has(id) })),
+      motionHoldMs: config.motionHoldSec * 1000,
+      log: log.child({ component: 'events' }),
+    });
+    this.events.on('press', (cameraId, source, at) => this.#onPress(cameraId, source, at));
+    this.events.on('motion', (cameraId, reading) => {
+      this.cloud.reportMotion(cameraId, reading.value, reading.timeOfSample);
+      if (reading.value === 'DETECTED') this.#warm(cameraId, 'motion');
+      else this.#streamIfRunning(cameraId)?.release('motion');
+    });
+    this.eventSources = new EventSources({
+      cameras: config.cameras,
+      mqtt: config.mqtt,
+      events: this.events,
+      log: log.child({ component: 'events' }),
+      ...(options.eventSourceRetry && { retryInitialMs: options.eventSourceRetry.initialMs, retryMaxMs: options.eventSourceRetry.maxMs }),
+    });
     this.streams = new CameraStreams({
       cameras: config.cameras,
       defaultLingerSec: config.lingerSec,
@@ -127,6 +161,8 @@ export class App {
       }),
       activeSessions: () => this.sessions.size,
       events: () => this.cloud.status(),
+      cameraEvents: () => this.events.counts(),
+      eventSourceFailures: () => this.eventSources.failures(),
     });
     this.sessions = new SessionManager({
       streams: this.streams,
@@ -152,7 +188,7 @@ export class App {
     });
     this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })
       .register('Alexa.Discovery', 'Discover', discoverHandler(cameras, VERSION), { endpoint: false })
-      .register('Alexa', 'ReportState', reportStateHandler(this.health), { endpoint: true })
+      .register('Alexa', 'ReportState', reportStateHandler(this.health, this.events), { endpoint: true })
       .register(AUTHORIZATION, 'AcceptGrant', acceptGrantHandler(this.cloud), { endpoint: false })
       .register(RTC, 'InitiateSessionWithOffer', initiateSessionHandler(this.sessions), { endpoint: true })
       .register(RTC, 'SessionConnected', sessionConnectedHandler(this.sessions), { endpoint: true })
@@ -168,7 +204,15 @@ export class App {
         const camera = config.cameras.find((c) => c.id === cameraId);
         if (!camera) return 'unknown-camera';
         if (camera.kind !== 'doorbell') return 'not-a-doorbell';
-        return this.cloud.pressDoorbell(cameraId);
+        // Checked first: an API caller learns that Alexa hears nothing, as before.
+        if (!this.cloud.status().configured) return 'not-configured';
+        this.events.report(cameraId, 'doorbell', true, 'http');
+        return this.#lastPress.get(cameraId) ?? 'queued';
+      },
+      reportMotion: (cameraId, detected) => {
+        const outcome = this.events.report(cameraId, 'motion', detected, 'http');
+        if (outcome === 'unknown-camera' || outcome === 'no-motion-sensor') return outcome;
+        return { detectionState: this.events.motion(cameraId)?.value ?? 'NOT_DETECTED', changed: outcome === 'motion-changed' };
       },
       console: this.#consoleBackend(),
       ...(config.server.tls && { tls: config.server.tls }),
@@ -183,6 +227,7 @@ export class App {
       health: (cameraId) => this.health.health(cameraId),
       stream: (cameraId) => this.streams.peek(cameraId)?.status(),
       talkback: (cameraId) => this.talkback.status(cameraId),
+      events: (cameraId) => this.#eventsView(cameraId),
       sessions: () => this.sessions.list(),
       alexa: () => this.cloud.status(),
     });
@@ -195,6 +240,7 @@ export class App {
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
     this.health.start();
     this.cloud.start();
+    this.eventSources.start();
     if (this.#ffmpeg.path) {
       this.streams.startPreloaded();
       this.talkback.checkAll();
@@ -214,6 +260,8 @@ export class App {
           ...(health?.reason && { reason: health.reason }),
           ...(stream && { stream: stream.state, viewers: stream.viewers, ...(stream.lastFailure && { streamFailure: stream.lastFailure.message }) }),
           ...(this.talkback.status(id) && { talkback: this.talkback.status(id) }),
+          ...(this.events.motion(id) && { motion: this.events.motion(id)!.value }),
+          ...(this.eventSources.onvifStatus(id) && { onvif: onvifReadiness(this.eventSources.onvifStatus(id)!) }),
         }];
       }),
     );
@@ -224,10 +272,45 @@ export class App {
       // Informational: a camera being down does not make the bridge unready.
       cameras: { ok: true, ...cameras },
       sessions: { ok: true, active: this.sessions.size },
+      // Informational like cameras: a broker that is down stops no live view.
+      ...(this.eventSources.mqttStatus() && { mqtt: { ok: true, ...mqttReadiness(this.eventSources.mqttStatus()!) } }),
       // Events are best effort for readiness, but a needed re-link is shown loudly.
       alexa: { ok: true, ...this.cloud.status() },
     };
     return { ready: Object.values(checks).every((check) => check.ok), checks };
+  }
+
+  /** What the event outcome of the latest press of each camera was, for the HTTP API's answer. */
+  readonly #lastPress = new Map<string, 'queued' | 'folded' | 'not-configured'>();
+
+  /** A press from any source: one DoorbellPress (debounced) and a warm stream for the Echo that shows it. */
+  #onPress(cameraId: string, source: EventSourceName, at: Date): void {
+    const outcome = this.cloud.pressDoorbell(cameraId, at);
+    this.#lastPress.set(cameraId, outcome);
+    this.log.info({ cameraId, source, alexa: outcome }, 'doorbell press');
+    this.#warm(cameraId, 'doorbell', PRESS_WARM_MS);
+  }
+
+  /** Starts the camera's stream (if it can run) so the next viewer gets the keyframe cache at once. */
+  #warm(cameraId: string, reason: string, forMs?: number): void {
+    if (!this.#ffmpeg.path || this.#closing || this.health.health(cameraId)?.value === 'UNREACHABLE') return;
+    this.streams.get(cameraId)?.hold(reason, forMs);
+  }
+
+  #streamIfRunning(cameraId: string) {
+    return this.#closing ? undefined : this.streams.peek(cameraId);
+  }
+
+  #eventsView(cameraId: string): CameraEventsView | undefined {
+    const motion = this.events.motion(cameraId);
+    const sources: EventSourceView[] = [];
+    const onvif = this.eventSources.onvifStatus(cameraId);
+    if (onvif) sources.push({ name: 'onvif', state: onvif.state, ...(onvif.reason && onvif.state === 'failing' && { reason: onvif.reason }) });
+    const mqtt = this.eventSources.mqttStatus();
+    if (mqtt) sources.push({ name: 'mqtt', state: mqtt.state, ...(mqtt.lastError && mqtt.state !== 'connected' && { reason: mqtt.lastError }) });
+    const recent = this.events.recent(cameraId);
+    if (!motion && sources.length === 0 && recent.length === 0) return undefined;
+    return { ...(motion && { motion: motion.value }), sources, recent };
   }
 
   /** Why a camera cannot be viewed now, for an ENDPOINT_UNREACHABLE answer; undefined when it can. */
@@ -250,12 +333,21 @@ export class App {
       this.#listening = false;
       await this.http.close();
       this.sessions.close();
-      await Promise.all([this.streams.close(), this.talkback.close()]);
+      this.events.close();
+      await Promise.all([this.streams.close(), this.talkback.close(), this.eventSources.close()]);
       this.health.close();
       await this.cloud.close();
     })();
     return this.#closing;
   }
+}
+
+function onvifReadiness(status: OnvifStatus): Record<string, unknown> {
+  return { state: status.state, since: status.since, ...(status.reason && status.state !== 'subscribed' && { reason: status.reason }), ...(status.clockOffsetMs !== undefined && { clockOffsetMs: status.clockOffsetMs }), events: status.events };
+}
+
+function mqttReadiness(status: MqttStatus): Record<string, unknown> {
+  return { state: status.state, url: status.url, since: status.since, ...(status.lastError && status.state !== 'connected' && { lastError: status.lastError }), messages: status.messages };
 }
 
 async function findFfmpeg(): Promise<FfmpegStatus> {

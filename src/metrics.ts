@@ -21,6 +21,10 @@ export interface MetricsSources {
   cameras(): CameraCounters[];
   activeSessions(): number;
   events(): { delivered: number; dropped: number; queued: number; failing: boolean; relinkNeeded: boolean };
+  /** Presses and motion heard, per camera, kind and source. */
+  cameraEvents?(): Array<{ camera: string; kind: string; source: string; count: number }>;
+  /** Failures of event sources (ONVIF per camera; MQTT with camera ""). */
+  eventSourceFailures?(): Array<{ source: string; camera: string; failures: number }>;
 }
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -73,6 +77,14 @@ export class Metrics {
       const events = sources.events();
       this.inc({ result: 'delivered' }, events.delivered);
       this.inc({ result: 'dropped' }, events.dropped);
+    } });
+    new Counter({ name: 'porchlight_camera_events_total', help: 'Doorbell presses and motion heard from cameras and hubs', labelNames: ['camera', 'kind', 'source'], registers, collect() {
+      this.reset();
+      for (const row of sources.cameraEvents?.() ?? []) this.inc({ camera: row.camera, kind: row.kind, source: row.source }, row.count);
+    } });
+    new Counter({ name: 'porchlight_event_source_failures_total', help: 'Failures of ONVIF event subscriptions and the MQTT connection', labelNames: ['source', 'camera'], registers, collect() {
+      this.reset();
+      for (const row of sources.eventSourceFailures?.() ?? []) this.inc({ source: row.source, camera: row.camera }, row.failures);
     } });
     new Gauge({ name: 'porchlight_events_queued', help: 'Events waiting in the outbox', registers, collect() {
       this.set(sources.events().queued);

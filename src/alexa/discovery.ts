@@ -27,6 +27,14 @@ export function discoveryEndpoint(camera: CameraEndpoint, softwareVersion: strin
   if (doorbell) {
     capabilities.push({ type: 'AlexaInterface', interface: 'Alexa.DoorbellEventSource', version: '3', proactivelyReported: true });
   }
+  if (camera.motionSensor) {
+    capabilities.push({
+      type: 'AlexaInterface',
+      interface: 'Alexa.MotionSensor',
+      version: '3',
+      properties: { supported: [{ name: 'detectionState' }], proactivelyReported: true, retrievable: true },
+    });
+  }
   capabilities.push({ type: 'AlexaInterface', interface: 'Alexa', version: '3' });
   return {
     endpointId: camera.id,

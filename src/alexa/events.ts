@@ -1,5 +1,5 @@
 import { alexaTimestamp, buildEvent, type AlexaEvent } from './messages.ts';
-import type { Connectivity } from './ports.ts';
+import type { Connectivity, Detection } from './ports.ts';
 
 /**
  * Proactive events porchlight sends to Alexa's event gateway. Built without the scope token:
@@ -15,6 +15,20 @@ export function healthChangeReport(messageId: string, endpointId: string, value:
     namespace: 'Alexa',
     name: 'ChangeReport',
     payload: { change: { cause: { type: 'PERIODIC_POLL' }, properties: [connectivityProperty(value, timeOfSample)] } },
+    context: { properties: [] },
+  });
+}
+
+export function detectionProperty(value: Detection, timeOfSample: Date) {
+  return { namespace: 'Alexa.MotionSensor', name: 'detectionState', value, timeOfSample: alexaTimestamp(timeOfSample), uncertaintyInMilliseconds: 0 };
+}
+
+/** Motion seen or ended at the camera: a ChangeReport caused by something physical. */
+export function motionChangeReport(messageId: string, endpointId: string, value: Detection, timeOfSample: Date): AlexaEvent {
+  return buildEvent(messageId, { endpoint: { endpointId } }, {
+    namespace: 'Alexa',
+    name: 'ChangeReport',
+    payload: { change: { cause: { type: 'PHYSICAL_INTERACTION' }, properties: [detectionProperty(value, timeOfSample)] } },
     context: { properties: [] },
   });
 }

@@ -12,6 +12,8 @@ export interface CameraEndpoint {
   kind: 'camera' | 'doorbell';
   /** Two-way audio works with this camera (drives isFullDuplexAudioSupported). */
   fullDuplexAudio: boolean;
+  /** The camera reports motion (Alexa.MotionSensor). */
+  motionSensor?: boolean;
   manufacturer?: string;
   model?: string;
 }
@@ -32,6 +34,18 @@ export interface ConnectivityReading {
 export interface ConnectivitySource {
   /** The camera's latest health; waits for a first probe when there is none yet. */
   connectivity(cameraId: string): Promise<ConnectivityReading>;
+}
+
+export type Detection = 'DETECTED' | 'NOT_DETECTED';
+
+export interface DetectionReading {
+  value: Detection;
+  timeOfSample: Date;
+}
+
+export interface MotionSource {
+  /** The camera's motion state; undefined when it has no motion sensor. */
+  motion(cameraId: string): DetectionReading | undefined;
 }
 
 export type SessionRefusalCode = 'BUSY' | 'BAD_OFFER' | 'UNREACHABLE' | 'TIMEOUT';

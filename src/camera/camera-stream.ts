@@ -54,6 +54,8 @@ export interface CameraStreamStatus {
   pid?: number;
   /** How long ago the cached keyframe arrived: a new viewer starts from it. */
   keyframeAgeMs?: number;
+  /** Why the stream is kept warm with no viewer (e.g. `motion`, `doorbell`). */
+  warmFor?: string[];
 }
 
 const VIDEO_PT = 96;
@@ -73,6 +75,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   readonly #options: CameraStreamOptions;
   readonly #log: Logger;
   readonly #viewers = new Map<string, StreamViewer>();
+  /** Reasons to keep running without a viewer (motion, a press), each with its expiry timer. */
+  readonly #holds = new Map<string, NodeJS.Timeout | undefined>();
   readonly #cache = new KeyframeCache();
   #state: CameraStreamState = 'idle';
   #intake: RtpIntake | undefined;
@@ -124,7 +128,30 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       ...(this.#lastFailure && { lastFailure: this.#lastFailure }),
       ...(this.#process?.pid !== undefined && { pid: this.#process.pid }),
       ...(this.#cache.hasKeyframe && { keyframeAgeMs: this.#cache.keyframeAgeMs() }),
+      ...(this.#holds.size > 0 && { warmFor: [...this.#holds.keys()] }),
     };
+  }
+
+  /**
+   * Keeps the stream running with no viewer, for `reason` (until release, or for `forMs`): a
+   * press or motion warms the camera so the Echo that shows it next starts from the keyframe
+   * cache. Once the last hold and viewer are gone, the usual linger applies.
+   */
+  hold(reason: string, forMs?: number): void {
+    if (this.#state === 'closed') return;
+    clearTimeout(this.#holds.get(reason));
+    const timer = forMs === undefined ? undefined : setTimeout(() => this.release(reason), forMs);
+    this.#holds.set(reason, timer);
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#ensureRunning();
+  }
+
+  release(reason: string): void {
+    if (!this.#holds.has(reason)) return;
+    clearTimeout(this.#holds.get(reason));
+    this.#holds.delete(reason);
+    this.#lingerIfUnused();
   }
 
   addViewer(viewer: StreamViewer): void {
@@ -148,11 +175,20 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   removeViewer(viewerId: string): void {
-    if (!this.#viewers.delete(viewerId) || this.#viewers.size > 0 || this.#options.preload || this.#state === 'closed') return;
+    if (this.#viewers.delete(viewerId)) this.#lingerIfUnused();
+  }
+
+  /** Viewers or holds want the stream (preload always does). */
+  #inUse(): boolean {
+    return this.#viewers.size > 0 || this.#holds.size > 0 || this.#options.preload;
+  }
+
+  #lingerIfUnused(): void {
+    if (this.#inUse() || this.#state === 'closed') return;
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = setTimeout(() => {
       this.#lingerTimer = undefined;
-      if (this.#viewers.size === 0) void this.#stop('idle');
+      if (!this.#inUse()) void this.#stop('idle');
     }, this.#options.lingerMs);
   }
 
@@ -161,6 +197,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     if (this.#state === 'closed') return;
     const stopped = this.#stop('closed');
     this.#viewers.clear();
+    for (const timer of this.#holds.values()) clearTimeout(timer);
+    this.#holds.clear();
     await this.#starting?.catch(() => {});
     // A start that was opening the sockets may have spawned ffmpeg after #stop: stop that too.
     await Promise.all([stopped, this.#process?.close()]);
@@ -295,7 +333,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.restartMaxMs ?? 30_000);
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
-      if (this.#viewers.size === 0 && !this.#options.preload) return this.#setState('idle');
+      if (!this.#inUse()) return this.#setState('idle');
       this.#restarts += 1;
       this.#sourceJumped = true;
       this.#ensureRunning();

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { addOrUpdateReport, deleteReport, doorbellPress, healthChangeReport } from '../alexa/events.ts';
-import type { AccountLinking, Connectivity } from '../alexa/ports.ts';
+import { addOrUpdateReport, deleteReport, doorbellPress, healthChangeReport, motionChangeReport } from '../alexa/events.ts';
+import type { AccountLinking, Connectivity, Detection } from '../alexa/ports.ts';
 import type { Config } from '../config/schema.ts';
 import { EVENT_GATEWAYS } from './event-gateway.ts';
 import { LwaTokens } from './lwa.ts';
@@ -28,8 +28,8 @@ export interface AlexaCloudStatus extends OutboxStatus {
 
 const REPORTED_CONNECTIVITY = 'reported.connectivity';
 const REPORTED_ENDPOINTS = 'reported.endpoints';
-/** A doorbell press delivered later than this would announce a visitor long gone. */
-const DOORBELL_TTL_MS = 5 * 60_000;
+/** A doorbell press or motion delivered later than this would announce a visitor long gone. */
+const MOMENTARY_TTL_MS = 5 * 60_000;
 
 /**
  * Everything porchlight tells Alexa unprompted: health ChangeReports, doorbell presses and
@@ -88,13 +88,24 @@ export class AlexaCloud implements AccountLinking {
     this.#store.setJson(REPORTED_CONNECTIVITY, { ...reported, [endpointId]: value });
   }
 
+  /**
+   * Queues a MotionSensor ChangeReport. Not coalesced: a routine listens for DETECTED, so an
+   * on-then-off pair must both reach Alexa; a DETECTED hours late would start a routine for
+   * nothing, so it expires like a press.
+   */
+  reportMotion(endpointId: string, value: Detection, timeOfSample: Date): 'queued' | 'not-configured' {
+    if (!this.#tokens.configured || this.#closed) return 'not-configured';
+    this.#outbox.enqueue(motionChangeReport(randomUUID(), endpointId, value, timeOfSample), value === 'DETECTED' ? { ttlMs: MOMENTARY_TTL_MS } : {});
+    return 'queued';
+  }
+
   /** Queues a DoorbellPress; presses within the debounce window are one press. */
   pressDoorbell(endpointId: string, pressedAt = new Date()): 'queued' | 'folded' | 'not-configured' {
     if (!this.#tokens.configured) return 'not-configured';
     const last = this.#lastPress.get(endpointId);
     if (last !== undefined && pressedAt.getTime() - last < this.#options.doorbellDebounceMs) return 'folded';
     this.#lastPress.set(endpointId, pressedAt.getTime());
-    this.#outbox.enqueue(doorbellPress(randomUUID(), endpointId, pressedAt), { ttlMs: DOORBELL_TTL_MS });
+    this.#outbox.enqueue(doorbellPress(randomUUID(), endpointId, pressedAt), { ttlMs: MOMENTARY_TTL_MS });
     return 'queued';
   }
 

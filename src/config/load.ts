@@ -3,7 +3,8 @@ import { isIPv4 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { ValueErrorType } from '@sinclair/typebox/errors';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { fieldName } from '../util/field-name.ts';
 import { ConfigSchema, customMessage, type ConfigFile } from './schema.ts';
@@ -100,9 +101,24 @@ function objectAt(raw: Record<string, unknown>, key: string): Record<string, unk
   return created;
 }
 
+/**
+ * Schema errors; a union with a mapping branch (`onvif: true | { url, … }`) given a mapping
+ * reports that branch's own errors, which name the field inside it.
+ */
+function* schemaErrors(schema: TSchema, value: unknown, basePath = ''): Generator<ValueError> {
+  for (const error of Value.Errors(schema, value)) {
+    const branch = (error.schema as { anyOf?: TSchema[] }).anyOf?.find((candidate) => candidate.type === 'object');
+    if (error.type === ValueErrorType.Union && branch && error.value && typeof error.value === 'object' && !Array.isArray(error.value)) {
+      yield* schemaErrors(branch, error.value, basePath + error.path);
+    } else {
+      yield { ...error, path: basePath + error.path };
+    }
+  }
+}
+
 function schemaProblems(value: unknown): string[] {
   const seen = new Map<string, string>();
-  for (const error of Value.Errors(ConfigSchema, value)) {
+  for (const error of schemaErrors(ConfigSchema, value)) {
     const field = fieldName(error.path);
     if (seen.has(field) || [...seen.keys()].some((parent) => parent !== 'config' && field.startsWith(`${parent}.`))) continue;
     let reason: string;
@@ -131,6 +147,12 @@ function semanticProblems(config: ConfigFile): string[] {
       }
       if (!host) problems.push(`cameras[${i}].url: is not a valid rtsp URL (expected rtsp://[user:pass@]host[:port]/path)`);
     }
+    const onvif = camera.onvif;
+    if (onvif && camera.url.startsWith('file:') && (onvif === true || !onvif.url)) {
+      problems.push(`cameras[${i}].onvif: the device address comes from an rtsp:// url; with a file: url give { url: http://host/onvif/device_service }`);
+    }
+    if (typeof onvif === 'object' && onvif.url && !isUrl(onvif.url)) problems.push(`cameras[${i}].onvif.url: is not a valid URL`);
+    if (camera.mqtt && !config.mqtt) problems.push(`cameras[${i}].mqtt: needs the top-level mqtt: { url } broker setting`);
   });
   const [low, high] = portRange(config.webrtc.udpPorts);
   if (low < 1024 || high > 65535 || low > high) {
@@ -139,8 +161,17 @@ function semanticProblems(config: ConfigFile): string[] {
   config.webrtc.hostAddresses?.forEach((address, i) => {
     if (!isIPv4(address)) problems.push(`webrtc.hostAddresses[${i}]: must be an IPv4 address`);
   });
+  if (config.mqtt && !isUrl(config.mqtt.url)) problems.push('mqtt.url: is not a valid URL (expected mqtt://host:1883)');
   if (config.alexa.clientId && !config.alexa.clientSecret) problems.push('alexa.clientSecret: is required when alexa.clientId is set');
   return problems;
+}
+
+function isUrl(text: string): boolean {
+  try {
+    return new URL(text).hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 function resolvePaths(config: ConfigFile, baseDir: string, env: NodeJS.ProcessEnv): ConfigFile {

@@ -22,6 +22,23 @@ const Strict = <T extends Parameters<typeof Type.Object>[0]>(properties: T, opti
 export const CAMERA_ID_PATTERN = '^[A-Za-z0-9_-]{1,256}$';
 export const CAMERA_URL_PATTERN = '^(rtsps?://[^\\s]+|file:[^\\s]+)$';
 
+/** ONVIF topics are written like `tns1:RuleEngine/CellMotionDetector/Motion`. */
+const OnvifTopic = () => Str({ maxLength: 512, errorMessage: 'must be an ONVIF topic like tns1:RuleEngine/CellMotionDetector/Motion' });
+const MqttTopic = () => Str({ maxLength: 512, pattern: '^[^#+]+$', errorMessage: 'must be an MQTT topic without wildcards (+, #)' });
+
+const OnvifSchema = Type.Union([
+  Type.Boolean(),
+  Strict({
+    /** Default: http://<the RTSP URL's host>/onvif/device_service. */
+    url: Type.Optional(Str({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL of the device service' })),
+    /** Default: the RTSP URL's credentials. */
+    username: Type.Optional(Str()),
+    password: Type.Optional(Str()),
+    doorbellTopic: Type.Optional(OnvifTopic()),
+    motionTopic: Type.Optional(OnvifTopic()),
+  }),
+], { errorMessage: 'must be true, false or { url?, username?, password?, doorbellTopic?, motionTopic? }' });
+
 export const CameraSchema = Strict({
   id: Str({ pattern: CAMERA_ID_PATTERN, errorMessage: 'must be 1 to 256 characters of A-Z, a-z, 0-9, _ or -' }),
   name: Str({ maxLength: 128, errorMessage: 'must be a name of 1 to 128 characters' }),
@@ -34,6 +51,12 @@ export const CameraSchema = Strict({
   /** Shown in the Alexa app; optional, for additionalAttributes. */
   manufacturer: Type.Optional(Str({ maxLength: 128, errorMessage: 'must be 1 to 128 characters' })),
   model: Type.Optional(Str({ maxLength: 128, errorMessage: 'must be 1 to 128 characters' })),
+  /** Presses and motion from the camera's own ONVIF event service. */
+  onvif: Type.Optional(OnvifSchema),
+  /** Topics on the `mqtt` broker; default `<topicPrefix>/<id>/doorbell` and `…/motion`. */
+  mqtt: Type.Optional(Strict({ doorbellTopic: Type.Optional(MqttTopic()), motionTopic: Type.Optional(MqttTopic()) })),
+  /** Advertise Alexa.MotionSensor; default: when the camera has a motion source (onvif, or mqtt configured). */
+  motion: Type.Optional(Type.Boolean({ errorMessage: 'must be true or false' })),
 });
 
 const IceServerSchema = Strict({
@@ -73,6 +96,15 @@ export const ConfigSchema = Strict({
     connectTimeoutSec: Num(5, 300, { default: 30 }),
     maxSessionSec: Num(30, 86400, { default: 600 }),
   }, { default: {} }),
+  /** An MQTT broker to hear presses and motion from (Home Assistant, Frigate, Node-RED, Zigbee2MQTT). */
+  mqtt: Type.Optional(Strict({
+    url: Str({ pattern: '^(mqtts?|wss?)://', errorMessage: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
+    username: Type.Optional(Str()),
+    password: Type.Optional(Str()),
+    topicPrefix: Str({ default: 'porchlight', pattern: '^[^#+]+$', errorMessage: 'must be an MQTT topic prefix without wildcards (+, #)' }),
+  })),
+  /** Motion from a source that never says "off" reverts to NOT_DETECTED after this. */
+  motionHoldSec: Num(1, 3600, { default: 30 }),
   cameras: Type.Array(CameraSchema, { minItems: 1, errorMessage: 'must list at least one camera' }),
 });
 
@@ -80,6 +112,7 @@ export const ConfigSchema = Strict({
 export type ConfigFile = Static<typeof ConfigSchema>;
 export type CameraConfig = Static<typeof CameraSchema>;
 export type CameraKind = CameraConfig['kind'];
+export type MqttConfig = NonNullable<ConfigFile['mqtt']>;
 
 /** A loaded, checked configuration: paths absolute, secrets present. */
 export interface Config extends Omit<ConfigFile, 'server'> {

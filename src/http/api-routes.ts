@@ -3,15 +3,25 @@ import { adminAuth } from './admin-auth.ts';
 
 export type DoorbellOutcome = 'queued' | 'folded' | 'not-configured' | 'not-a-doorbell' | 'unknown-camera';
 
+export type MotionOutcome = 'unknown-camera' | 'no-motion-sensor' | { detectionState: 'DETECTED' | 'NOT_DETECTED'; changed: boolean };
+
 export interface ApiRoutesOptions {
   adminToken: string;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
+  reportMotion: (cameraId: string, detected: boolean) => MotionOutcome;
 }
 
 const cameraParams = {
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,256}$' } },
+} as const;
+
+const motionBody = {
+  type: 'object',
+  required: ['detected'],
+  additionalProperties: false,
+  properties: { detected: { type: 'boolean' } },
 } as const;
 
 /** /api/*: the console's API, every route behind the admin token. */
@@ -32,4 +42,17 @@ export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, optio
         return reply.code(202).send({ status: outcome });
     }
   });
+
+  app.post<{ Params: { id: string }; Body: { detected: boolean } }>(
+    '/api/cameras/:id/motion',
+    { schema: { params: cameraParams, body: motionBody } },
+    async (request, reply) => {
+      const outcome = options.reportMotion(request.params.id, request.body.detected);
+      if (outcome === 'unknown-camera') return reply.code(404).send({ error: 'not_found', reason: `no camera "${request.params.id}"` });
+      if (outcome === 'no-motion-sensor') {
+        return reply.code(400).send({ error: 'no_motion_sensor', reason: `camera "${request.params.id}" has no motion sensor: set motion: true in its config` });
+      }
+      return reply.code(202).send(outcome);
+    },
+  );
 };

@@ -5,7 +5,7 @@ import type { CameraStreamStatus } from '../camera/camera-stream.ts';
 import type { CameraHealth } from '../camera/health.ts';
 import type { TalkbackStatus } from '../camera/talkback-manager.ts';
 import type { AlexaCloudStatus } from '../cloud/alexa-cloud.ts';
-import type { CameraView, ConsoleStatus } from '../web/console-api.ts';
+import type { CameraEventsView, CameraView, ConsoleStatus } from '../web/console-api.ts';
 import type { SessionInfo } from '../webrtc/session-manager.ts';
 
 /** What the console shows and does, over the services app.ts built. No HTTP here. */
@@ -25,6 +25,8 @@ export interface ConsoleBackendOptions {
   /** The camera's stream status; undefined while no stream was made. */
   stream: (cameraId: string) => CameraStreamStatus | undefined;
   talkback: (cameraId: string) => TalkbackStatus | undefined;
+  /** Event sources, motion and recent events; undefined for a camera without any. */
+  events: (cameraId: string) => CameraEventsView | undefined;
   sessions: () => SessionInfo[];
   alexa: () => AlexaCloudStatus;
   now?: () => number;
@@ -120,6 +122,7 @@ export class ConsoleBackend {
     const source = stream?.source;
     const bitrateKbps = this.#bitrate(camera.id, stream);
     const talkback = camera.talkback === 'onvif' ? this.#options.talkback(camera.id) : undefined;
+    const events = this.#options.events(camera.id);
     return {
       id: camera.id,
       name: camera.name,
@@ -134,6 +137,7 @@ export class ConsoleBackend {
       ...(bitrateKbps !== undefined && { bitrateKbps }),
       viewers: stream?.viewers ?? 0,
       ...(talkback && { talkback }),
+      ...(events && { events }),
     };
   }
 

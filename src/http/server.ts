@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { alexaRoute } from './alexa-route.ts';
-import { apiRoutes, type DoorbellOutcome } from './api-routes.ts';
+import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
@@ -16,6 +16,7 @@ export interface HttpServerOptions {
   readiness: () => ReadinessReport;
   adminToken: string;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
+  reportMotion: (cameraId: string, detected: boolean) => MotionOutcome;
   /** The web console (page at /, /api/status, watch, hang-up, /api/ws). */
   console: ConsoleRoutesOptions['backend'];
   metrics: MetricsRouteOptions['metrics'];
@@ -56,7 +57,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.register(healthRoutes, { readiness: options.readiness });
   app.register(metricsRoute, { metrics: options.metrics });
   app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
-  app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell });
+  app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.
   app.register(websocket, { options: { maxPayload: 4096 } });
   app.register(consoleRoutes, { adminToken: options.adminToken, backend: options.console });

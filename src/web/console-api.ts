@@ -38,6 +38,23 @@ export interface CameraView {
     talker?: string;
     lastFailure?: string;
   };
+  /** Presses and motion: only for cameras with an event source or a motion sensor. */
+  events?: CameraEventsView;
+}
+
+export interface CameraEventsView {
+  /** Alexa.MotionSensor's detectionState; absent when the camera has no motion sensor. */
+  motion?: 'DETECTED' | 'NOT_DETECTED';
+  sources: EventSourceView[];
+  /** The last 20 presses and motion changes, newest first. */
+  recent: Array<{ kind: 'doorbell' | 'motion'; source: 'onvif' | 'mqtt' | 'http'; value: 'press' | 'on' | 'off'; at: string }>;
+}
+
+export interface EventSourceView {
+  name: 'onvif' | 'mqtt';
+  state: 'connecting' | 'subscribed' | 'connected' | 'disconnected' | 'failing' | 'closed';
+  /** Why it is failing or disconnected. */
+  reason?: string;
 }
 
 export interface SessionView {

@@ -249,6 +249,9 @@ function cameraItem(first: CameraView): Item<CameraView> {
   const health = el('span', { class: 'pill' });
   const video = el('div', { class: 'muted' });
   const reason = el('div', { class: 'error' });
+  const eventLine = el('div', { class: 'muted', 'data-events': '' });
+  const recent = el('ul', { class: 'muted recent-events' });
+  const recentBox = el('details', {}, el('summary', {}, 'Recent events'), recent);
   const watchButton = button('Watch', () => watch(id, false));
   const talkButton = button('Talk', () => watch(id, true), 'quiet');
   const ringButton = button('Ring', async () => {
@@ -258,6 +261,8 @@ function cameraItem(first: CameraView): Item<CameraView> {
   const root = el('li', { 'data-camera': id },
     el('div', { class: 'card-title' }, name, kind, health),
     video,
+    eventLine,
+    recentBox,
     reason,
     el('div', { class: 'actions' }, watchButton, talkButton, ringButton),
   );
@@ -284,8 +289,28 @@ function cameraItem(first: CameraView): Item<CameraView> {
       talkButton.hidden = !talk || talk.capability === 'unsupported';
       talkButton.title = talk?.talker ? 'someone is talking through this camera now' : '';
       ringButton.hidden = c.kind !== 'doorbell';
+      renderEvents(c, eventLine, recentBox, recent);
     },
   };
+}
+
+/** Motion, each event source's state, and the last events (kind, source, time). */
+function renderEvents(c: CameraView, line: HTMLElement, box: HTMLElement, list: HTMLElement): void {
+  const events = c.events;
+  line.hidden = !events;
+  box.hidden = !events || events.recent.length === 0;
+  if (!events) return;
+  const parts = [
+    events.motion && (events.motion === 'DETECTED' ? 'motion detected' : 'no motion'),
+    ...events.sources.map((s) => `${s.name.toUpperCase()}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
+  ].filter(Boolean);
+  line.textContent = parts.join(' · ');
+  line.setAttribute('data-motion', events.motion ?? '');
+  const rows = events.recent.map((e) => {
+    const what = e.kind === 'doorbell' ? 'doorbell press' : `motion ${e.value}`;
+    return el('li', {}, `${new Date(e.at).toLocaleTimeString()} ${what} via ${e.source}`);
+  });
+  list.replaceChildren(...rows);
 }
 
 function sessionItem(first: SessionView): Item<SessionView> {

@@ -53,6 +53,14 @@ describe('configuration errors name the field and the reason', () => {
     ['client id without secret', `alexa:\n  clientId: amzn1.application-oa2-client.x\ncameras:\n${camera()}`, /^alexa\.clientSecret: is required when alexa\.clientId is set$/],
     ['server not a mapping', `server: 8080\ncameras:\n${camera()}`, /^server: must be a mapping/],
     ['rtsp url without host', `cameras:\n  - id: a\n    name: A\n    url: rtsp://\n`, /^cameras\[0\]\.url: /],
+    ['mqtt url scheme', `mqtt:\n  url: http://broker.lan\ncameras:\n${camera()}`, /^mqtt\.url: must be an mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ URL$/],
+    ['mqtt url missing', `mqtt:\n  username: u\ncameras:\n${camera()}`, /^mqtt\.url: is required$/],
+    ['mqtt topic with a wildcard', `mqtt:\n  url: mqtt://broker.lan\ncameras:\n${camera('    mqtt:\n      motionTopic: frigate/+/motion\n')}`, /^cameras\[0\]\.mqtt\.motionTopic: must be an MQTT topic without wildcards/],
+    ['camera mqtt without a broker', `cameras:\n${camera('    mqtt:\n      doorbellTopic: hass/door\n')}`, /^cameras\[0\]\.mqtt: needs the top-level mqtt: \{ url \} broker setting$/],
+    ['onvif not a boolean or mapping', `cameras:\n${camera('    onvif: please\n')}`, /^cameras\[0\]\.onvif: must be true, false or \{ url\?/],
+    ['onvif url scheme', `cameras:\n${camera('    onvif:\n      url: rtsp://cam/onvif\n')}`, /^cameras\[0\]\.onvif\.url: must be an http:\/\/ or https:\/\/ URL/],
+    ['onvif: true on a file camera', 'cameras:\n  - id: a\n    name: A\n    url: file:x.mp4\n    onvif: true\n', /^cameras\[0\]\.onvif: the device address comes from an rtsp:\/\/ url/],
+    ['motion hold', `motionHoldSec: 0\ncameras:\n${camera()}`, /^motionHoldSec: must be a number from 1 to 3600$/],
   ];
   for (const [name, yaml, expected] of cases) {
     test(name, () => {
@@ -60,6 +68,16 @@ describe('configuration errors name the field and the reason', () => {
       assert.ok(problems.some((p) => expected.test(p)), `got: ${JSON.stringify(problems)}`);
     });
   }
+
+  test('camera events: mqtt gets its topic prefix, motion its hold; onvif takes true or a mapping', () => {
+    const { config } = loadConfigFile(writeConfig(`mqtt:\n  url: mqtts://broker.lan:8883\n  username: hass\n  password: mqtt-pw\ncameras:\n${camera('    kind: doorbell\n    onvif: true\n    mqtt:\n      motionTopic: frigate/front/motion\n')}  - id: yard\n    name: Yard\n    url: rtsp://192.168.1.21/h264\n    onvif:\n      url: http://192.168.1.21:8000/onvif/device_service\n      doorbellTopic: tns1:Vendor/Button\n    motion: false\n`), {});
+    assert.equal(config.mqtt?.topicPrefix, 'porchlight');
+    assert.equal(config.motionHoldSec, 30);
+    assert.equal(config.cameras[0]!.onvif, true);
+    assert.equal(config.cameras[0]!.mqtt?.motionTopic, 'frigate/front/motion');
+    assert.deepEqual(config.cameras[1]!.onvif, { url: 'http://192.168.1.21:8000/onvif/device_service', doorbellTopic: 'tns1:Vendor/Button' });
+    assert.equal(config.cameras[1]!.motion, false);
+  });
 
   test('all problems are reported at once', () => {
     const problems = problemsOf(`server:\n  port: -1\ncameras:\n  - id: "a b"\n    name: A\n    url: ftp://x\n`);

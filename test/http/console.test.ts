@@ -46,6 +46,7 @@ function backendWith(overrides: Partial<ConsoleBackendOptions> = {}) {
         ? { state: 'streaming', viewers: 1, restarts: 0, starts: 1, packets: { video: 0, audio: 0 }, bytes: { video: streamBytes, audio: 0 }, source: { codec: 'h264', width: 1280, height: 720 }, plan: { mode: 'copy', reason: '' } }
         : undefined,
     talkback: (id) => (id === 'door' ? { capability: 'available' } : undefined),
+    events: () => undefined,
     sessions: () => sessions,
     alexa: () => OUTBOX,
     now: () => clock,

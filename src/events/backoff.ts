@@ -1,0 +1,30 @@
+/** Reconnect delays for event sources: 1 s doubling to 60 s, as a camera reboot or a broker restart needs. */
+export const RETRY_INITIAL_MS = 1000;
+export const RETRY_MAX_MS = 60_000;
+
+/** The delay before retry number `attempt` (1-based). */
+export function retryDelayMs(attempt: number, initialMs = RETRY_INITIAL_MS, maxMs = RETRY_MAX_MS): number {
+  return Math.min(initialMs * 2 ** Math.max(0, attempt - 1), maxMs);
+}
+
+/** Keys logged already, so a cause repeating every retry is logged once; bounded so a noisy peer cannot grow it. */
+export class OncePerCause {
+  readonly #seen = new Set<string>();
+  readonly #max: number;
+  constructor(max = 500) {
+    this.#max = max;
+  }
+  /** True the first time `key` is seen (and while there is room to remember it). */
+  first(key: string): boolean {
+    if (this.#seen.has(key) || this.#seen.size >= this.#max) return false;
+    this.#seen.add(key);
+    return true;
+  }
+  /** Forget a cause once it is fixed, so its return is logged again. */
+  forget(key: string): void {
+    this.#seen.delete(key);
+  }
+  clear(): void {
+    this.#seen.clear();
+  }
+}

@@ -1,0 +1,186 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { OncePerCause } from './backoff.ts';
+import type { CameraEventKind } from './onvif-topics.ts';
+
+export type EventSourceName = 'onvif' | 'mqtt' | 'http';
+export type Detection = 'DETECTED' | 'NOT_DETECTED';
+
+export interface MotionReading {
+  value: Detection;
+  timeOfSample: Date;
+}
+
+export interface RecentEvent {
+  kind: CameraEventKind;
+  source: EventSourceName;
+  /** `press` for a doorbell; `on` / `off` for motion. */
+  value: 'press' | 'on' | 'off';
+  at: string;
+}
+
+export interface CameraEventsEvents {
+  /** A doorbell press from any source (before the cloud's debounce). */
+  press: [cameraId: string, source: EventSourceName, at: Date];
+  /** The camera's motion state changed (any source on → DETECTED; all off → NOT_DETECTED). */
+  motion: [cameraId: string, reading: MotionReading];
+}
+
+export interface CameraEventsOptions {
+  cameras: Array<{ id: string; kind: 'camera' | 'doorbell'; motion: boolean }>;
+  /** A source that has never said "off" is taken to have stopped seeing motion this long after its last "on". */
+  motionHoldMs: number;
+  log: Logger;
+  now?: () => Date;
+}
+
+export type ReportOutcome = 'press' | 'motion-changed' | 'motion-unchanged' | 'ignored' | 'not-a-doorbell' | 'no-motion-sensor' | 'unknown-camera';
+
+/** Even a source that says "off" is presumed to have lost it after this long without a fresh "on". */
+export const MOTION_MAX_MS = 10 * 60_000;
+const RECENT_PER_CAMERA = 20;
+
+interface SourceMotion {
+  on: boolean;
+  /** The source has said "off" before: it reports both edges, so only a lost "off" needs a timer. */
+  saysOff: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface CameraState {
+  kind: 'camera' | 'doorbell';
+  motion: boolean;
+  reading: MotionReading;
+  sources: Map<EventSourceName, SourceMotion>;
+  recent: RecentEvent[];
+  counts: Map<string, number>;
+}
+
+/**
+ * Where presses and motion from every source (ONVIF, MQTT, HTTP) meet: it keeps each camera's
+ * motion state (any source on = DETECTED), ends motion for sources that never say "off", keeps
+ * the last events for people to see, and counts them. It knows nothing of Alexa or streams:
+ * app.ts turns its `press` and `motion` events into DoorbellPress, ChangeReports and warm streams.
+ */
+export class CameraEvents extends EventEmitter<CameraEventsEvents> {
+  readonly #cameras = new Map<string, CameraState>();
+  readonly #options: CameraEventsOptions;
+  readonly #now: () => Date;
+  readonly #misfits = new OncePerCause();
+  #closed = false;
+
+  constructor(options: CameraEventsOptions) {
+    super();
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+    for (const camera of options.cameras) {
+      this.#cameras.set(camera.id, {
+        kind: camera.kind,
+        motion: camera.motion,
+        reading: { value: 'NOT_DETECTED', timeOfSample: this.#now() },
+        sources: new Map(),
+        recent: [],
+        counts: new Map(),
+      });
+    }
+  }
+
+  /**
+   * One message from a source: `on` is a press for a doorbell, motion seen or ended for motion.
+   * `statesBothEdges`: the source is known to say "off" (ONVIF property events do).
+   */
+  report(cameraId: string, kind: CameraEventKind, on: boolean, source: EventSourceName, statesBothEdges = false): ReportOutcome {
+    const camera = this.#cameras.get(cameraId);
+    if (!camera) return 'unknown-camera';
+    if (this.#closed) return 'ignored';
+    const at = this.#now();
+    if (kind === 'doorbell') {
+      if (camera.kind !== 'doorbell') return this.#misfit(cameraId, source, 'not-a-doorbell', 'doorbell press for a camera not configured kind: doorbell: ignored');
+      // Only the press matters; a doorbell's "released" is no news.
+      if (!on) return 'ignored';
+      this.#remember(camera, { kind, source, value: 'press', at: at.toISOString() });
+      this.emit('press', cameraId, source, at);
+      return 'press';
+    }
+    if (!camera.motion) return this.#misfit(cameraId, source, 'no-motion-sensor', 'motion for a camera configured motion: false: ignored');
+    this.#remember(camera, { kind, source, value: on ? 'on' : 'off', at: at.toISOString() });
+    let state = camera.sources.get(source);
+    if (!state) {
+      state = { on: false, saysOff: statesBothEdges, timer: undefined };
+      camera.sources.set(source, state);
+    }
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    state.on = on;
+    if (!on) state.saysOff = true;
+    else {
+      const holdMs = state.saysOff ? MOTION_MAX_MS : this.#options.motionHoldMs;
+      const sourceState = state;
+      state.timer = setTimeout(() => {
+        sourceState.timer = undefined;
+        sourceState.on = false;
+        this.#options.log.debug({ cameraId, source, holdMs }, 'motion held long enough without an "off": ending it');
+        this.#update(cameraId, camera);
+      }, holdMs);
+    }
+    return this.#update(cameraId, camera) ? 'motion-changed' : 'motion-unchanged';
+  }
+
+  /** The camera's motion state; undefined for a camera without a motion sensor. */
+  motion(cameraId: string): MotionReading | undefined {
+    const camera = this.#cameras.get(cameraId);
+    return camera?.motion ? { ...camera.reading } : undefined;
+  }
+
+  hasMotionSensor(cameraId: string): boolean {
+    return this.#cameras.get(cameraId)?.motion ?? false;
+  }
+
+  /** The last events of a camera, newest first. */
+  recent(cameraId: string): RecentEvent[] {
+    return [...(this.#cameras.get(cameraId)?.recent ?? [])];
+  }
+
+  /** Events received, per camera, kind and source (for /metrics). */
+  counts(): Array<{ camera: string; kind: CameraEventKind; source: EventSourceName; count: number }> {
+    const rows: Array<{ camera: string; kind: CameraEventKind; source: EventSourceName; count: number }> = [];
+    for (const [camera, state] of this.#cameras) {
+      for (const [key, count] of state.counts) {
+        const [kind, source] = key.split('/') as [CameraEventKind, EventSourceName];
+        rows.push({ camera, kind, source, count });
+      }
+    }
+    return rows;
+  }
+
+  /** Idempotent: clears every hold timer. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const camera of this.#cameras.values()) {
+      for (const source of camera.sources.values()) clearTimeout(source.timer);
+    }
+  }
+
+  #misfit<T extends ReportOutcome>(cameraId: string, source: EventSourceName, outcome: T, message: string): T {
+    if (source !== 'http' && this.#misfits.first(`${cameraId}/${outcome}/${source}`)) this.#options.log.warn({ cameraId, source }, message);
+    return outcome;
+  }
+
+  #remember(camera: CameraState, event: RecentEvent): void {
+    camera.recent.unshift(event);
+    camera.recent.length = Math.min(camera.recent.length, RECENT_PER_CAMERA);
+    const key = `${event.kind}/${event.source}`;
+    camera.counts.set(key, (camera.counts.get(key) ?? 0) + 1);
+  }
+
+  /** Recomputes the camera's state from its sources; true (and an event) when it changed. */
+  #update(cameraId: string, camera: CameraState): boolean {
+    const value: Detection = [...camera.sources.values()].some((source) => source.on) ? 'DETECTED' : 'NOT_DETECTED';
+    if (value === camera.reading.value || this.#closed) return false;
+    camera.reading = { value, timeOfSample: this.#now() };
+    this.#options.log.info({ cameraId, motion: value }, 'camera motion');
+    this.emit('motion', cameraId, { ...camera.reading });
+    return true;
+  }
+}
