@@ -157,7 +157,6 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
 
   #onError(err: Error & { code?: string | number }): void {
     if (this.#state === 'closed') return;
-    this.#failures += 1;
     const reason = describeMqttError(err);
     this.#lastError = reason;
     if (this.#outage.first(reason)) this.#log.warn({ url: redactUrl(this.#options.url), reason }, 'MQTT broker problem: retrying with backoff');
@@ -165,7 +164,12 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
 
   #onClose(): void {
     if (this.#state === 'closed') return;
-    if (this.#state === 'connected') this.#log.warn({ url: redactUrl(this.#options.url) }, 'MQTT connection lost: reconnecting');
+    // Every close we did not ask for is a failure: a lost connection or a failed attempt.
+    this.#failures += 1;
+    if (this.#state === 'connected') {
+      this.#lastError = 'the connection to the broker was lost';
+      this.#log.warn({ url: redactUrl(this.#options.url) }, 'MQTT connection lost: reconnecting');
+    }
     this.#setState('disconnected');
     clearTimeout(this.#retryTimer);
     this.#attempt += 1;
