@@ -87,7 +87,7 @@ describe('camera events over MQTT', () => {
     assert.equal(shed.context.properties.length, 1);
   });
 
-  test('a press on MQTT → a schema-valid DoorbellPress within 2 s, and the doorbell\'s stream warms', async () => {
+  test('a press on MQTT → a schema-valid DoorbellPress within 2 s, and the doorbell\'s stream warms', async (t) => {
     const before = named(cloud, 'DoorbellPress').length;
     const pressedAt = Date.now();
     await broker.publish('porchlight/front-door/doorbell', 'pressed');
@@ -96,6 +96,7 @@ describe('camera events over MQTT', () => {
     assertValidAlexaMessage(press);
     assert.equal(press.event.endpoint.endpointId, 'front-door');
     assert.ok(elapsed < 2000, `${elapsed} ms`);
+    t.diagnostic(`mosquitto_pub → DoorbellPress at the gateway: ${elapsed} ms`);
     const stream = await until('the doorbell stream warm', () => bridge.app.streams.peek('front-door')?.status().state === 'streaming' && bridge.app.streams.peek('front-door')!.status(), 10_000);
     assert.deepEqual(stream.warmFor, ['doorbell']);
     assert.equal(stream.viewers, 0);
