@@ -49,6 +49,8 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const MAX_RTP_PAYLOAD = 1400;
 /** TEARDOWN is a courtesy (closing the socket ends the session too), so it never holds close() long. */
 const TEARDOWN_TIMEOUT_MS = 2000;
+/** Cameras list a video, an audio and the backchannel track; a DESCRIBE listing thousands must not buy thousands of SETUPs. */
+export const MAX_SETUP_TRACKS = 8;
 
 /** Keep-alive period: half the session timeout, as RFC 2326 clients do, never below 1 s. */
 export function keepAliveIntervalMs(sessionTimeoutSec: number): number {
@@ -111,6 +113,9 @@ async function negotiate(connection: RtspClient, url: string, log: Logger, timeo
     throw unsupported(sendonly ? 'its sendonly audio track offers neither PCMU nor PCMA at 8 kHz' : 'DESCRIBE accepted the Require header but its SDP has no sendonly audio track');
   }
 
+  if (tracks.length > MAX_SETUP_TRACKS) {
+    throw new BackchannelError('PROTOCOL', `the camera lists ${tracks.length} tracks; porchlight sets up at most ${MAX_SETUP_TRACKS}`);
+  }
   // ONVIF cameras expect every track set up (some refuse PLAY otherwise); channels 2n-2n+1 in order.
   let session: { id: string; timeoutSec: number } | undefined;
   let channel: number | undefined;

@@ -145,9 +145,14 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
   #onData(data: Buffer): void {
     this.lastDataAt = performance.now();
     this.#buffer = this.#buffer.length === 0 ? data : Buffer.concat([this.#buffer, data]);
-    for (;;) {
+    // Bounded: every chunk consumes at least one byte, or the connection ends.
+    while (!this.#ended) {
       const chunk = readRtspChunk(this.#buffer);
       if (chunk === 'incomplete') break;
+      if (chunk.type === 'invalid' || chunk.length <= 0) {
+        this.#end('error', `the camera sent a malformed RTSP message (${chunk.type === 'invalid' ? chunk.reason : 'empty'})`);
+        return;
+      }
       this.#buffer = this.#buffer.subarray(chunk.length);
       // Interleaved frames (the camera's own media), server requests and garbage: nothing to do.
       if (chunk.type === 'response') this.#onReply(chunk.reply);

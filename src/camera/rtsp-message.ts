@@ -24,16 +24,24 @@ export type RtspChunk =
   /** A request from the server (some cameras send GET_PARAMETER or ANNOUNCE); nothing needs it. */
   | { type: 'request'; method: string; length: number }
   /** Bytes that are neither: skipped up to the next `$` or `RTSP/`, to resynchronise. */
-  | { type: 'garbage'; length: number };
+  | { type: 'garbage'; length: number }
+  /** A message that cannot be framed (a Content-Length that is negative, not a number, or huge): end the connection. */
+  | { type: 'invalid'; reason: string; length: 0 };
 
 interface Head {
   startLine: string;
   headers: Map<string, string[]>;
-  /** Head plus Content-Length body. */
+  /** Head plus Content-Length body; always more than zero. */
   length: number;
 }
 
-function parseHead(buffer: Buffer, end: number): Head {
+/** A camera's SDP or error page is a few KiB; anything bigger is not an answer we need. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Content-Length is digits only (RFC 2326 §12.14): no sign, no spaces inside, no exponent. */
+const CONTENT_LENGTH = /^\d{1,9}$/;
+
+/** The head, or why its body cannot be framed (every caller must then end the connection). */
+function parseHead(buffer: Buffer, end: number): Head | { invalid: string } {
   const [startLine = '', ...headerLines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
   const headers = new Map<string, string[]>();
   for (const line of headerLines) {
@@ -42,7 +50,12 @@ function parseHead(buffer: Buffer, end: number): Head {
     const name = line.slice(0, colon).trim().toLowerCase();
     headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
   }
-  const bodyLength = Number(headers.get('content-length')?.[0] ?? 0) || 0;
+  const lengths = headers.get('content-length') ?? [];
+  if (lengths.length > 1 && new Set(lengths).size > 1) return { invalid: 'conflicting Content-Length headers' };
+  const declared = lengths[0];
+  if (declared !== undefined && !CONTENT_LENGTH.test(declared)) return { invalid: `Content-Length "${declared.slice(0, 20)}" is not a length` };
+  const bodyLength = declared === undefined ? 0 : Number(declared);
+  if (bodyLength > MAX_BODY_BYTES) return { invalid: `Content-Length ${bodyLength} is over ${MAX_BODY_BYTES} bytes` };
   return { startLine, headers, length: end + 4 + bodyLength };
 }
 
@@ -53,6 +66,7 @@ export function parseRtspResponse(buffer: Buffer): { response: RtspResponse; len
     return buffer.length >= 9 && !buffer.subarray(0, 9).toString('latin1').startsWith('RTSP/') ? 'invalid' : 'incomplete';
   }
   const head = parseHead(buffer, end);
+  if ('invalid' in head) return 'invalid';
   const status = /^RTSP\/\d\.\d (\d{3})/.exec(head.startLine);
   if (!status) return 'invalid';
   if (buffer.length < head.length) return 'incomplete';
@@ -76,6 +90,7 @@ export function readRtspChunk(buffer: Buffer): RtspChunk | 'incomplete' {
   // A status line (`RTSP/…`) or a request line (`GET_PARAMETER …`) still arriving.
   if (end < 0) return /^[A-Z_]/.test(String.fromCharCode(buffer[0]!)) ? 'incomplete' : garbage(buffer);
   const head = parseHead(buffer, end);
+  if ('invalid' in head) return { type: 'invalid', reason: head.invalid, length: 0 };
   const status = /^RTSP\/\d\.\d (\d{3}) ?(.*)$/.exec(head.startLine);
   const request = REQUEST_LINE.exec(head.startLine);
   if (!status && !request) return garbage(buffer);
