@@ -67,6 +67,8 @@ class ConfiguredCameras implements CameraDirectory {
 /** What is not configuration: timings tests shorten so a gateway outage fits in seconds. */
 export interface AppOptions {
   eventDelivery?: EventDeliveryTiming;
+  /** A camera delivering no video this long ends its sessions (default 30 s); tests shorten it. */
+  cameraDownMs?: number;
   /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
   eventSourceRetry?: { initialMs: number; maxMs: number };
 }
@@ -184,6 +186,7 @@ export class App {
         firstMedia: (ms) => this.metrics.firstMedia(ms),
       },
       unavailable: (cameraId) => this.#unavailable(cameraId),
+      ...(options.cameraDownMs !== undefined && { cameraDownMs: options.cameraDownMs }),
       log: log.child({ component: 'webrtc' }),
     });
     this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })

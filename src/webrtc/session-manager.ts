@@ -23,6 +23,8 @@ export interface SessionManagerOptions {
   silenceTimeoutMs?: number;
   /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
   unavailable?: (cameraId: string) => string | undefined;
+  /** A camera whose stream delivers nothing this long (restarting) ends its sessions; default 30 s. */
+  cameraDownMs?: number;
   log: Logger;
 }
 
@@ -56,6 +58,8 @@ export interface SessionObserver {
 
 /** Port blocks a session tries before it gives up. */
 const MAX_PORT_ATTEMPTS = 3;
+/** A restart that brings video back within this is a hiccup; longer, the Echo is staring at a frozen frame. */
+const CAMERA_DOWN_MS = 30_000;
 
 interface Entry {
   session: Session;
@@ -76,6 +80,8 @@ export class SessionManager implements RtcSessions {
   readonly #options: SessionManagerOptions;
   /** Packets dropped for slow viewers per camera, ended sessions included. */
   readonly #droppedEarlier = new Map<string, number>();
+  /** Streams whose life the sessions follow (one listener per camera, not per session). */
+  readonly #followed = new Map<string, { stream: CameraStream; downTimer: NodeJS.Timeout | undefined; onState: (state: string) => void }>();
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -170,10 +176,61 @@ export class SessionManager implements RtcSessions {
     return this.#sessions.size;
   }
 
+  /** Blocks of `webrtc.udpPorts` held by live sessions (and offers being answered). */
+  get leasedPortBlocks(): number {
+    return this.#options.ports.leased;
+  }
+
+  /** Ends every session of a camera with `camera-stopped`: the Echo ends the call instead of showing a frozen frame. */
+  closeCamera(cameraId: string, why: string): number {
+    const sessions = [...this.#sessions.values()].map(({ session }) => session).filter((session) => session.cameraId === cameraId);
+    if (sessions.length > 0) this.#options.log.warn({ cameraId, sessions: sessions.length, reason: why }, 'camera stopped: ending its sessions');
+    for (const session of sessions) session.close('camera-stopped');
+    return sessions.length;
+  }
+
   /** Idempotent: ends every session. */
   close(): void {
     this.#closed = true;
     for (const { session } of [...this.#sessions.values()]) session.close('shutdown');
+    for (const followed of this.#followed.values()) {
+      clearTimeout(followed.downTimer);
+      followed.stream.off('state', followed.onState);
+    }
+    this.#followed.clear();
+  }
+
+  /**
+   * Sessions follow their camera: a stream that failed for good or closed, or that has delivered
+   * nothing for cameraDownMs while restarting, ends them.
+   */
+  #follow(stream: CameraStream): void {
+    if (this.#followed.has(stream.id)) return;
+    const downMs = this.#options.cameraDownMs ?? CAMERA_DOWN_MS;
+    const entry = {
+      stream,
+      downTimer: undefined as NodeJS.Timeout | undefined,
+      onState: (state: string) => {
+        if (state === 'streaming') {
+          clearTimeout(entry.downTimer);
+          entry.downTimer = undefined;
+        } else if (state === 'failed' || state === 'closed') {
+          clearTimeout(entry.downTimer);
+          entry.downTimer = undefined;
+          this.closeCamera(stream.id, state === 'failed' ? `its stream failed: ${stream.status().lastFailure?.message ?? 'cannot start'}` : 'its stream closed');
+        } else if (state === 'restarting' && !entry.downTimer) {
+          entry.downTimer = setTimeout(() => {
+            entry.downTimer = undefined;
+            if (stream.state !== 'streaming') this.closeCamera(stream.id, `no video from the camera for ${Math.round(downMs / 1000)} s`);
+          }, downMs);
+        }
+      },
+    };
+    stream.on('state', entry.onState);
+    this.#followed.set(stream.id, entry);
+    stream.once('closed', () => {
+      if (this.#followed.get(stream.id) === entry) this.#followed.delete(stream.id);
+    });
   }
 
   /** Talkback when the viewer sends audio (Opus) and the camera can take it from this session. */
@@ -247,6 +304,7 @@ export class SessionManager implements RtcSessions {
     const timers = [setTimeout(close('max-lifetime'), this.#options.maxSessionMs)];
     if (!session.connected) timers.push(setTimeout(() => !session.connected && session.close('connect-timeout'), this.#options.connectTimeoutMs));
     this.#sessions.set(session.id, { session, timers });
+    this.#follow(stream);
     session.on('ready', () => stream.viewerReady(session.id));
     session.once('firstMedia', (ms) => this.#options.observer?.firstMedia(ms));
     session.once('closed', (reason) => {
