@@ -11,7 +11,7 @@ import { CodedError } from '../util/coded-error.ts';
 
 export type NegotiationErrorCode =
   | 'MALFORMED_SDP' | 'NO_VIDEO' | 'VIDEO_REJECTED' | 'VIDEO_NOT_RECEIVABLE' | 'NO_H264'
-  | 'H264_PACKETIZATION_UNSUPPORTED' | 'NO_CANDIDATES' | 'ANSWER_MISMATCH';
+  | 'H264_PACKETIZATION_UNSUPPORTED' | 'NO_CANDIDATES' | 'ANSWER_MISMATCH' | 'NO_FINGERPRINT' | 'TOO_LARGE';
 
 /** An offer we cannot answer (or an answer we must not send); `message` is for people. */
 export class NegotiationError extends CodedError<NegotiationErrorCode> {}
@@ -65,11 +65,24 @@ export interface AnswerOptions {
   excludedAddresses?: Iterable<string>;
 }
 
+/** Echo offers 2 m-lines and a browser 2–3; werift's cost grows with each, so a hostile offer is bounded. */
+export const MAX_M_LINES = 8;
+/** Echo offers a handful of candidates per m-line; thousands would keep werift's ICE busy for long. */
+export const MAX_CANDIDATES_PER_M_LINE = 50;
+
 /** RFC 3551 static payload types an offer may list without a=rtpmap (Echo does for 0 and 8). */
 const STATIC_AUDIO_CODECS: ReadonlyMap<number, string> = new Map([[0, 'PCMU'], [8, 'PCMA'], [9, 'G722'], [13, 'CN']]);
 
 export function analyzeOffer(sdp: string): OfferAnalysis {
   const session = parseOffer(sdp);
+  if (session.media.length > MAX_M_LINES) {
+    throw new NegotiationError('TOO_LARGE', `The offer has ${session.media.length} media sections; porchlight answers at most ${MAX_M_LINES}.`);
+  }
+  for (const media of session.media) {
+    if ((media.candidates?.length ?? 0) > MAX_CANDIDATES_PER_M_LINE) {
+      throw new NegotiationError('TOO_LARGE', `The offer's ${media.type} section lists ${media.candidates!.length} ICE candidates; porchlight takes at most ${MAX_CANDIDATES_PER_M_LINE}.`);
+    }
+  }
   const audioVideo = session.media
     .map((media, mLineIndex) => ({ media, mLineIndex }))
     .filter(({ media }) => media.type === 'audio' || media.type === 'video');
@@ -103,6 +116,10 @@ export function analyzeOffer(sdp: string): OfferAnalysis {
     const media = session.media[mLineIndex]!;
     if (!(media.iceUfrag ?? session.iceUfrag) || !(media.icePwd ?? session.icePwd)) {
       throw new NegotiationError('MALFORMED_SDP', `The offer has no ICE credentials (a=ice-ufrag and a=ice-pwd) for its ${media.type} section, so no connection could be checked.`);
+    }
+    // Without the viewer's DTLS fingerprint the handshake can only fail later: refuse it now.
+    if (!(media.fingerprint ?? session.fingerprint)?.hash) {
+      throw new NegotiationError('NO_FINGERPRINT', `The offer has no DTLS fingerprint (a=fingerprint) for its ${media.type} section, so its media could never be secured.`);
     }
   }
 

@@ -127,6 +127,7 @@ describe('Echo-shaped offers', () => {
     ['an audio-only offer', 'demo', () => fixture('echo-show-design').split(/(?=^m=video)/m)[0]!.replace('a=group:BUNDLE 0 1', 'a=group:BUNDLE 0'), 'INVALID_VALUE', /video/i],
     ['a VP8-only offer', 'demo', () => fixture('werift-0.25-default'), 'INVALID_VALUE', /H\.264/],
     ['text that is not SDP', 'demo', () => 'hello', 'INVALID_VALUE', /SDP/],
+    ['an offer without a=fingerprint', 'demo', () => fixture('echo-show-design').replace(/^a=fingerprint:.*\r\n/gm, ''), 'INVALID_VALUE', /fingerprint/],
   ];
   for (const [name, endpointId, sdp, type, message] of refusals) {
     test(`${name} → ${type}`, async () => {

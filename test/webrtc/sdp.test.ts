@@ -132,6 +132,11 @@ describe('analyzeOffer: offers we refuse, with a reason a person understands', (
     { name: 'the directive JSON instead of its sdp field', sdp: JSON.stringify({ format: 'SDP', value: echo }), code: 'MALFORMED_SDP', mentions: /v=0/ },
     { name: 'no ICE credentials for the video section', sdp: echo.replace(/(m=video[\s\S]*?)a=ice-ufrag:[^\r]*\r\n/, '$1'), code: 'MALFORMED_SDP', mentions: /ice-ufrag.*video/ },
     { name: 'unreadable m= line', sdp: echo.replace('m=video 1 UDP/TLS/RTP/SAVPF 126', 'm=video one'), code: 'MALFORMED_SDP', mentions: /m= line/ },
+    { name: 'no DTLS fingerprint anywhere (would fail later in DTLS)', sdp: echo.replace(/^a=fingerprint:.*\r\n/gm, ''), code: 'NO_FINGERPRINT', mentions: /a=fingerprint.*(audio|video)/ },
+    { name: 'nine media sections', sdp: echo + section(echo, 'audio').replace(/^a=mid:.*$/m, 'a=mid:x').repeat(7), code: 'TOO_LARGE', mentions: /9 media sections.*at most 8/ },
+    { name: 'fifty-one candidates on the video m-line',
+      sdp: echo.replace(/(m=video[^]*?)(a=candidate:[^\r]*\r\n)/, (_all, head: string, candidate: string) => head + Array.from({ length: 51 }, (_, i) => candidate.replace(/^a=candidate:\S+/, `a=candidate:${i + 100}`)).join('')),
+      code: 'TOO_LARGE', mentions: /video section lists 5\d ICE candidates.*at most 50/ },
   ];
   for (const c of cases) {
     test(c.name, () => {
