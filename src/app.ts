@@ -102,7 +102,13 @@ export class App {
     installSrtpKeyCache();
     this.config = config;
     this.log = log;
-    this.talkback = new TalkbackManager({ cameras: config.cameras, ffmpegPath: () => this.#ffmpeg.path, log: log.child({ component: 'talkback' }) });
+    this.talkback = new TalkbackManager({
+      cameras: config.cameras,
+      ffmpegPath: () => this.#ffmpeg.path,
+      // The scheme the health probe found: talkback never answers a Digest camera with Basic.
+      authScheme: (cameraId) => this.health.authScheme(cameraId),
+      log: log.child({ component: 'talkback' }),
+    });
     // Full duplex only where it works: `talkback: onvif` and no refusal from the camera so far.
     const motionCameras = new Set(config.cameras.filter((camera) => hasMotion(camera, config.mqtt)).map((camera) => camera.id));
     const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id), (id) => motionCameras.has(id));

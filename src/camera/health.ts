@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ConnectivityReading, ConnectivitySource } from '../alexa/ports.ts';
+import type { AuthScheme } from './rtsp-auth.ts';
 import { probeRtsp } from './rtsp-probe.ts';
 
 export interface CameraHealth {
@@ -30,7 +31,10 @@ export interface HealthMonitorEvents {
 }
 
 /** Is the camera there? An RTSP OPTIONS round trip, or the clip file existing. */
-export async function probeCamera(url: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Omit<CameraHealth, 'timeOfSample'>> {
+export async function probeCamera(
+  url: string,
+  options: { timeoutMs: number; signal?: AbortSignal; knownScheme?: AuthScheme },
+): Promise<Omit<CameraHealth, 'timeOfSample'> & { scheme?: AuthScheme }> {
   if (url.startsWith('file:')) {
     const path = url.slice('file:'.length);
     try {
@@ -41,7 +45,7 @@ export async function probeCamera(url: string, options: { timeoutMs: number; sig
     }
   }
   const result = await probeRtsp(url, options);
-  return result.reachable ? { value: 'OK' } : { value: 'UNREACHABLE', code: result.code, reason: result.reason };
+  return result.reachable ? { value: 'OK', ...(result.scheme && { scheme: result.scheme }) } : { value: 'UNREACHABLE', code: result.code, reason: result.reason };
 }
 
 /** Two failed probes in a row make a camera UNREACHABLE; one success makes it OK again. */
@@ -58,6 +62,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   readonly #latest = new Map<string, CameraHealth>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<CameraHealth>>();
+  /** The auth scheme each camera's credentials worked with; Digest, once seen, is never given up. */
+  readonly #schemes = new Map<string, AuthScheme>();
   readonly #abort = new AbortController();
   readonly #options: HealthMonitorOptions;
   #timer: NodeJS.Timeout | undefined;
@@ -92,11 +98,32 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     const running = this.#inFlight.get(cameraId);
     if (running) return running;
     const timeoutMs = this.#options.probeTimeoutMs ?? Math.min(5000, this.#options.intervalMs);
-    const probe = probeCamera(target.url, { timeoutMs, signal: this.#abort.signal })
-      .then((result) => this.#record(cameraId, { ...result, timeOfSample: new Date() }))
+    const knownScheme = this.#schemes.get(cameraId);
+    const probe = probeCamera(target.url, { timeoutMs, signal: this.#abort.signal, ...(knownScheme && { knownScheme }) })
+      .then(({ scheme, ...result }) => {
+        if (scheme) this.#noteScheme(cameraId, target.url, scheme);
+        return this.#record(cameraId, { ...result, timeOfSample: new Date() });
+      })
       .finally(() => this.#inFlight.delete(cameraId));
     this.#inFlight.set(cameraId, probe);
     return probe;
+  }
+
+  /** The auth scheme the camera's credentials worked with, once a probe has used them. */
+  authScheme(cameraId: string): AuthScheme | undefined {
+    return this.#schemes.get(cameraId);
+  }
+
+  #noteScheme(cameraId: string, url: string, scheme: AuthScheme): void {
+    const known = this.#schemes.get(cameraId);
+    if (known === 'digest' || known === scheme) return;
+    this.#schemes.set(cameraId, scheme);
+    if (scheme === 'basic' && url.startsWith('rtsp:')) {
+      this.#options.log.warn(
+        { cameraId },
+        'camera asks for Basic auth over plain rtsp://: its password crosses the network readable at every probe and stream start; switch the camera to Digest or use rtsps://',
+      );
+    }
   }
 
   /** The camera's stream failed: count it as a failed probe and probe again at once. */

@@ -7,8 +7,10 @@ export interface Credentials {
   password: string;
 }
 
+export type AuthScheme = 'basic' | 'digest';
+
 export interface Challenge {
-  scheme: 'basic' | 'digest';
+  scheme: AuthScheme;
   params: Record<string, string>;
 }
 

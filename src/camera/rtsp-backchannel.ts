@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
 import { CodedError } from '../util/coded-error.ts';
-import { splitCredentials } from './rtsp-auth.ts';
+import { splitCredentials, type AuthScheme } from './rtsp-auth.ts';
 import { RtspClient, RtspClientError } from './rtsp-client.ts';
 import {
   findBackchannelTrack, firstHeader, listTracks, parseInterleavedChannel, parseSessionHeader, sessionControl,
@@ -36,6 +36,8 @@ export interface BackchannelOptions {
   log: Logger;
   /** Per request (and for the TCP connect). Default 5000 ms. */
   timeoutMs?: number;
+  /** The auth scheme that worked for this camera (its health probe knows): no Digest → Basic downgrade. */
+  knownScheme?: AuthScheme;
 }
 
 export type BackchannelCloseReason = 'closed' | 'camera-closed' | 'error';
@@ -175,7 +177,7 @@ export class Backchannel extends EventEmitter<BackchannelEvents> {
     if (target.protocol !== 'rtsp:' && target.protocol !== 'rtsps:') throw new BackchannelError('PROTOCOL', `talkback needs an rtsp:// or rtsps:// URL, not ${target.protocol}`);
     let connection: RtspClient | undefined;
     try {
-      connection = await RtspClient.connect(target, split.credentials, timeoutMs);
+      connection = await RtspClient.connect(target, split.credentials, timeoutMs, options.knownScheme);
       const negotiated = await negotiate(connection, split.url, options.log, timeoutMs);
       return new Backchannel(connection, negotiated, options.log, timeoutMs);
     } catch (err) {

@@ -11,7 +11,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as connectTls } from 'node:tls';
 import { CodedError } from '../util/coded-error.ts';
-import { authorizationHeader, pickChallenge, type Challenge, type Credentials } from './rtsp-auth.ts';
+import { authorizationHeader, pickChallenge, type AuthScheme, type Challenge, type Credentials } from './rtsp-auth.ts';
 import { firstHeader, formatRtspRequest, interleavedFrame, readRtspChunk, type RtspReply } from './rtsp-message.ts';
 
 export type RtspClientErrorCode = 'AUTH' | 'NETWORK' | 'TIMEOUT' | 'PROTOCOL';
@@ -44,13 +44,18 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
   #buffer: Buffer = Buffer.alloc(0);
   #cseq = 0;
   #challenge: Challenge | undefined;
+  /** Digest worked (or was asked for) once: a later Basic-only challenge is refused, never answered. */
+  #digestSeen = false;
   #nonceCount = 0;
   #socketError: Error | undefined;
   #peerEnded = false;
   #ended: string | undefined;
 
-  /** `target` is credential-free; credentials answer the camera's 401 challenges. */
-  static connect(target: URL, credentials: Credentials | undefined, timeoutMs: number): Promise<RtspClient> {
+  /**
+   * `target` is credential-free; credentials answer the camera's 401 challenges. `knownScheme`:
+   * what worked for this camera before (Digest is never given up for Basic).
+   */
+  static connect(target: URL, credentials: Credentials | undefined, timeoutMs: number, knownScheme?: AuthScheme): Promise<RtspClient> {
     const host = target.hostname.replace(/^\[|\]$/g, ''); // IPv6 literals come bracketed
     const port = Number(target.port) || DEFAULT_PORTS[target.protocol] || 554;
     const secure = target.protocol === 'rtsps:';
@@ -69,15 +74,16 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
       socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new RtspClient(socket, credentials));
+        resolve(new RtspClient(socket, credentials, knownScheme));
       });
     });
   }
 
-  private constructor(socket: Socket, credentials: Credentials | undefined) {
+  private constructor(socket: Socket, credentials: Credentials | undefined, knownScheme: AuthScheme | undefined) {
     super();
     this.#socket = socket;
     this.#credentials = credentials;
+    this.#digestSeen = knownScheme === 'digest';
     socket.setNoDelay(true); // small talk packets every 20 ms: Nagle would batch them
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => (this.#socketError ??= err));
@@ -105,6 +111,10 @@ export class RtspClient extends EventEmitter<RtspClientEvents> {
     if (!this.#credentials) throw new RtspClientError('AUTH', `the camera asks for credentials (${method} answered 401): put user:password@ in its URL`);
     const challenge = pickChallenge(reply.headers.get('www-authenticate') ?? []);
     if (!challenge) throw new RtspClientError('AUTH', `${method} answered 401 without a Basic or Digest challenge`);
+    if (challenge.scheme === 'basic' && (this.#digestSeen || this.#challenge?.scheme === 'digest')) {
+      throw new RtspClientError('AUTH', `the camera now offers only Basic auth where Digest worked (${method} answered 401; a man in the middle?): porchlight does not send the password in clear`);
+    }
+    if (challenge.scheme === 'digest') this.#digestSeen = true;
     this.#challenge = challenge;
     this.#nonceCount = 0;
     const retried = await this.#send(method, uri, headers, timeoutMs);

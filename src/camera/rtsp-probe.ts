@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { authorizationHeader, pickChallenge, splitCredentials } from './rtsp-auth.ts';
+import { authorizationHeader, parseChallenge, splitCredentials, type AuthScheme, type Challenge } from './rtsp-auth.ts';
 import { parseRtspResponse, type RtspResponse } from './rtsp-message.ts';
 
 /**
@@ -8,15 +8,20 @@ import { parseRtspResponse, type RtspResponse } from './rtsp-message.ts';
  * path and the credentials, because many cameras answer OPTIONS without asking for any.
  */
 
-export type ProbeFailureCode = 'REFUSED' | 'TIMEOUT' | 'DNS' | 'NO_SUCH_STREAM' | 'AUTH_REQUIRED' | 'AUTH_REJECTED' | 'PROTOCOL' | 'NETWORK' | 'ABORTED';
+export type ProbeFailureCode =
+  | 'REFUSED' | 'TIMEOUT' | 'DNS' | 'NO_SUCH_STREAM' | 'AUTH_REQUIRED' | 'AUTH_REJECTED' | 'AUTH_DOWNGRADE' | 'REDIRECT_ELSEWHERE'
+  | 'PROTOCOL' | 'NETWORK' | 'ABORTED';
 
 export type ProbeResult =
-  | { reachable: true; status: number }
+  /** `scheme`: the auth scheme the credentials were sent with, when the camera asked for any. */
+  | { reachable: true; status: number; scheme?: AuthScheme }
   | { reachable: false; code: ProbeFailureCode; reason: string; status?: number };
 
 export interface ProbeOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The scheme that worked before: a camera that used Digest is never answered with Basic. */
+  knownScheme?: AuthScheme;
 }
 
 // The response parser moved to rtsp-message.ts (shared with the backchannel client); re-exported
@@ -33,12 +38,24 @@ export async function probeRtsp(cameraUrl: string, options: ProbeOptions = {}): 
   const connection = new RtspConnection(target.hostname, port, target.protocol === 'rtsps:', options);
   try {
     await connection.opened;
-    await connection.request('OPTIONS', url, {});
+    const optionsReply = await connection.request('OPTIONS', url, {});
+    const optionsRedirect = redirectElsewhere(optionsReply, target);
+    if (optionsRedirect) return optionsRedirect;
     let response = await connection.request('DESCRIBE', url, { Accept: 'application/sdp' });
+    let scheme: AuthScheme | undefined;
     if (response.status === 401) {
-      const challenge = pickChallenge(response.headers.get('www-authenticate') ?? []);
+      const offered = (response.headers.get('www-authenticate') ?? []).map(parseChallenge).filter((c): c is Challenge => c !== undefined);
       if (!credentials) return { reachable: false, code: 'AUTH_REQUIRED', status: 401, reason: 'the camera asks for credentials: put user:password@ in its URL' };
+      const digest = offered.find((c) => c.scheme === 'digest');
+      const challenge = digest ?? offered.find((c) => c.scheme === 'basic');
       if (!challenge) return { reachable: false, code: 'PROTOCOL', status: 401, reason: 'the camera answered 401 without a usable challenge' };
+      if (challenge.scheme === 'basic' && options.knownScheme === 'digest') {
+        return {
+          reachable: false, code: 'AUTH_DOWNGRADE', status: 401,
+          reason: 'the camera now offers only Basic auth where Digest worked before (a man in the middle?): porchlight does not send the password in clear',
+        };
+      }
+      scheme = challenge.scheme;
       const authorization = authorizationHeader(challenge, credentials, { method: 'DESCRIBE', uri: url });
       response = await connection.request('DESCRIBE', url, { Accept: 'application/sdp', Authorization: authorization });
     }
@@ -48,8 +65,10 @@ export async function probeRtsp(cameraUrl: string, options: ProbeOptions = {}): 
     if (response.status === 404) {
       return { reachable: false, code: 'NO_SUCH_STREAM', status: 404, reason: 'the camera has no stream at that path (404)' };
     }
+    const redirect = redirectElsewhere(response, target);
+    if (redirect) return redirect;
     // Any other answer means the RTSP server is up and the stream is there or about to be.
-    return { reachable: true, status: response.status };
+    return { reachable: true, status: response.status, ...(scheme && { scheme }) };
   } catch (err) {
     return failure(err, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   } finally {
@@ -58,6 +77,29 @@ export async function probeRtsp(cameraUrl: string, options: ProbeOptions = {}): 
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+
+/**
+ * A 3xx to another host is a health problem: ffmpeg would follow it and hand the camera's
+ * password to that host unprompted (Basic in clear, or Digest over its chosen nonce).
+ */
+function redirectElsewhere(response: RtspResponse, target: URL): ProbeResult | undefined {
+  if (response.status < 300 || response.status > 399) return undefined;
+  const location = response.headers.get('location')?.[0];
+  let host: string | undefined;
+  try {
+    host = location ? new URL(location, target).hostname : undefined;
+  } catch {
+    host = undefined;
+  }
+  if (!location || host === undefined) {
+    return { reachable: false, code: 'PROTOCOL', status: response.status, reason: `the camera answered ${response.status} without a usable Location` };
+  }
+  if (host.toLowerCase() === target.hostname.toLowerCase()) return undefined;
+  return {
+    reachable: false, code: 'REDIRECT_ELSEWHERE', status: response.status,
+    reason: `the camera redirects to another host (${host.slice(0, 255)}); ffmpeg would send it the camera's password, so porchlight treats it as down: point the URL at ${host.slice(0, 255)} if that host is yours`,
+  };
+}
 
 function failure(err: unknown, timeoutMs: number): ProbeResult {
   const code = (err as NodeJS.ErrnoException).code;

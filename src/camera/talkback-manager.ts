@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CameraConfig } from '../config/schema.ts';
+import type { AuthScheme } from './rtsp-auth.ts';
 import { Backchannel, BackchannelError } from './rtsp-backchannel.ts';
 import { TalkSession } from './talkback.ts';
 
@@ -7,6 +8,8 @@ export interface TalkbackManagerOptions {
   cameras: CameraConfig[];
   ffmpegPath: () => string | undefined;
   log: Logger;
+  /** The auth scheme that worked for a camera (from its health probe), so talkback never downgrades it. */
+  authScheme?: (cameraId: string) => AuthScheme | undefined;
 }
 
 export interface TalkbackStatus {
@@ -60,7 +63,8 @@ export class TalkbackManager {
     if (!camera) return 'unsupported';
     const log = this.#options.log.child({ cameraId });
     try {
-      const backchannel = await Backchannel.open({ url: camera.url, log });
+      const knownScheme = this.#options.authScheme?.(cameraId);
+      const backchannel = await Backchannel.open({ url: camera.url, log, ...(knownScheme && { knownScheme }) });
       await backchannel.close();
       this.#update(cameraId, { capability: 'available' });
       log.info({ codec: backchannel.codec.encoding }, 'camera has an ONVIF backchannel: talkback available');
@@ -85,7 +89,8 @@ export class TalkbackManager {
     if (current && current.sessionId !== sessionId) return undefined;
     current?.talk.close().catch(() => {});
     const log = this.#options.log.child({ cameraId, sessionId });
-    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, payloadType: opusPayloadType, log });
+    const knownScheme = this.#options.authScheme?.(cameraId);
+    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, payloadType: opusPayloadType, log, ...(knownScheme && { knownScheme }) });
     this.#talks.set(cameraId, { sessionId, talk });
     this.#update(cameraId, { talker: sessionId });
     talk.on('talking', () => this.#update(cameraId, { capability: 'available' }));

@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { FfmpegProcess } from './ffmpeg-process.ts';
+import type { AuthScheme } from './rtsp-auth.ts';
 import { Backchannel, BackchannelError } from './rtsp-backchannel.ts';
 import { buildTalkbackArgs, talkbackSdp } from './talkback-args.ts';
 
@@ -13,6 +14,8 @@ export interface TalkSessionOptions {
   /** The Opus payload type the viewer sends. */
   payloadType: number;
   log: Logger;
+  /** The auth scheme that worked for this camera before. */
+  knownScheme?: AuthScheme;
 }
 
 export type TalkState = 'opening' | 'talking' | 'failed' | 'closed';
@@ -85,7 +88,7 @@ export class TalkSession extends EventEmitter<TalkSessionEvents> {
   }
 
   async #open(): Promise<void> {
-    const backchannel = await Backchannel.open({ url: this.#options.url, log: this.#log });
+    const backchannel = await Backchannel.open({ url: this.#options.url, log: this.#log, ...(this.#options.knownScheme && { knownScheme: this.#options.knownScheme }) });
     if (this.#state === 'closed') {
       await backchannel.close();
       return;

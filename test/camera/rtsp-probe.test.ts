@@ -41,7 +41,7 @@ describe('probeRtsp against a real RTSP server', () => {
   for (const name of ['digest', 'basic'] as const) {
     test(`${name}: right credentials → reachable, wrong → AUTH_REJECTED, none → AUTH_REQUIRED`, async () => {
       const camera = name === 'digest' ? digest : basic;
-      assert.deepEqual(await probeRtsp(camera.urlWithCredentials), { reachable: true, status: 200 });
+      assert.deepEqual(await probeRtsp(camera.urlWithCredentials), { reachable: true, status: 200, scheme: name });
       const wrong = await probeRtsp(withCredentials(camera.url, 'admin', 'nope'));
       assert.equal(wrong.reachable, false);
       assert.equal(!wrong.reachable && wrong.code, 'AUTH_REJECTED');
