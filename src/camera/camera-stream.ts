@@ -88,6 +88,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   #starts = 0;
   #backoffMs: number;
   #runStartedAt = 0;
+  /** When the plan (copy ↔ transcode) last changed: a camera flipping what it advertises backs off. */
+  #lastReplanAt = Number.NEGATIVE_INFINITY;
   #lastVideoAt = 0;
   #packets = { video: 0, audio: 0 };
   #bytes = { video: 0, audio: 0 };
@@ -303,7 +305,25 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.#stopWatchdog();
     this.#cache.clear();
     this.#sourceJumped = true;
-    void process?.close().finally(() => this.#ensureRunning());
+    // A camera that flips what it advertises must not restart ffmpeg every second: a re-plan
+    // soon after the previous one waits with the same backoff as a restart after a failure.
+    const now = Date.now();
+    const delay = now - this.#lastReplanAt < STABLE_RUN_MS ? this.#backoffMs : 0;
+    this.#lastReplanAt = now;
+    if (delay > 0) this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.restartMaxMs ?? 30_000);
+    void process?.close().finally(() => {
+      if (this.#state === 'closed' || this.#state === 'idle') return;
+      if (delay === 0) return this.#ensureRunning();
+      this.#log.info({ retryInMs: delay }, 'camera changed its stream again soon after: re-planning with backoff');
+      this.#setState('restarting');
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = setTimeout(() => {
+        this.#restartTimer = undefined;
+        if (!this.#inUse()) return this.#setState('idle');
+        this.#restarts += 1;
+        this.#ensureRunning();
+      }, delay);
+    });
   }
 
   #onExit(process: FfmpegProcess, exit: FfmpegExit): void {

@@ -54,6 +54,16 @@ export interface FfmpegProcessEvents {
 }
 
 const DEFAULT_KILL_AFTER_MS = 2000;
+/** What ffmpeg needs from our environment; nothing else (no admin token or proxy secret) reaches it. */
+const FFMPEG_ENV_KEYS = ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'HOME', 'TMPDIR', 'LD_LIBRARY_PATH'];
+
+/** The minimal environment ffmpeg runs with. Pure. */
+export function ffmpegEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const minimal: NodeJS.ProcessEnv = {};
+  for (const key of FFMPEG_ENV_KEYS) if (env[key] !== undefined) minimal[key] = env[key];
+  return minimal;
+}
+
 /** After 'exit', wait this long for stderr to drain (so the failure line is parsed) at most. */
 const STDERR_DRAIN_MS = 1000;
 const NOISY_LEVELS = new Set(['warning', 'error', 'fatal', 'panic']);
@@ -115,6 +125,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
       child = spawn(this.#options.ffmpegPath, this.#options.args, {
         stdio: [stdin === undefined ? 'ignore' : 'pipe', onStdout ? 'pipe' : 'ignore', 'pipe'],
         windowsHide: true,
+        env: ffmpegEnvironment(process.env),
       });
       if (stdin !== undefined) {
         child.stdin?.on('error', () => {}); // EPIPE when ffmpeg dies first: the exit reports it

@@ -1,4 +1,7 @@
 import { after, describe, test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { CameraStream } from '../../src/camera/camera-stream.ts';
 import type { MediaPacket, StreamViewer } from '../../src/camera/viewer.ts';
@@ -100,5 +103,32 @@ describe('CameraStream', () => {
     assert.equal(clip.state, 'closed');
     assert.equal(alive(pid), false, 'close() resolves once ffmpeg has exited');
     assert.throws(() => clip.addViewer(recordingViewer('x').viewer), /closed/);
+  });
+});
+
+describe('CameraStream re-planning', () => {
+  test('a camera that flips between a copy and a transcode stream does not restart ffmpeg every second', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'porchlight-flip-'));
+    try {
+      // A stand-in ffmpeg whose camera alternates 1920x1080 (transcode) and 640x360 (copy) at every start.
+      const script = join(dir, 'flipping-ffmpeg');
+      writeFileSync(script, [
+        '#!/bin/sh',
+        `f=${join(dir, 'count')}; n=$(cat "$f" 2>/dev/null || echo 0); echo $((n + 1)) > "$f"`,
+        'if [ $((n % 2)) -eq 0 ]; then size=1920x1080; else size=640x360; fi',
+        'echo "Input #0, rtsp, from \'rtsp://cam/\':" >&2',
+        'echo "  Stream #0:0: Video: h264 (High), yuv420p, $size" >&2',
+        'echo "Stream mapping:" >&2',
+        'exec sleep 30',
+      ].join('\n'), { mode: 0o755 });
+      const flipping = stream({ url: 'rtsp://127.0.0.1:9/cam', ffmpegPath: script, preload: true, restartInitialMs: 1000 });
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      const { starts } = flipping.status();
+      // Unbounded, this is dozens; with backoff: the first flip at once, then 1 s, then 2 s.
+      assert.ok(starts >= 3 && starts <= 5, `${starts} ffmpeg starts in 4 s`);
+      await flipping.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +179,29 @@ describe('FfmpegProcess without a camera', () => {
     assert.equal(proc.running, false);
     await within(proc.close(), 100, 'close()');
     assertNoSecrets(lines); // Node's spawn error carries the args (spawnargs)
+  });
+
+  it('ffmpeg runs with a minimal environment: no admin token or proxy secret reaches it', async () => {
+    const path = join(scratch, 'print-env');
+    const out = join(scratch, 'env.txt');
+    await writeFile(path, '#!/bin/sh\nenv > "$1"\n');
+    await chmod(path, 0o755);
+    const saved = { admin: process.env.PORCHLIGHT_ADMIN_TOKEN, proxy: process.env.PORCHLIGHT_PROXY_SECRET };
+    process.env.PORCHLIGHT_ADMIN_TOKEN = 'admin-token-must-not-leak';
+    process.env.PORCHLIGHT_PROXY_SECRET = 'proxy-secret-must-not-leak';
+    try {
+      const { proc, exited } = ffmpeg({ ffmpegPath: path, args: [out] });
+      proc.start();
+      await within(exited, 3000, 'exit');
+    } finally {
+      for (const [key, value] of [['PORCHLIGHT_ADMIN_TOKEN', saved.admin], ['PORCHLIGHT_PROXY_SECRET', saved.proxy]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+    const env = await readFile(out, 'utf8');
+    assert.doesNotMatch(env, /must-not-leak|PORCHLIGHT_/);
+    assert.match(env, /^PATH=/m);
   });
 
   it('reports a binary that is not executable', async () => {
