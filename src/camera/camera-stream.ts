@@ -166,13 +166,25 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
 
   /** The viewer's transport is up: send it the cached keyframe and what followed, then live. */
   viewerReady(viewerId: string): void {
+    this.replayKeyframe(viewerId);
+  }
+
+  /**
+   * Sends a viewer the cached keyframe and what followed: when it connects, and when it lost a
+   * picture (PLI/FIR) — never a restart of ffmpeg, which every other viewer would pay for.
+   */
+  replayKeyframe(viewerId: string): void {
     const viewer = this.#viewers.get(viewerId);
     // An overflowed cache lacks part of its GOP: the viewer would see a smear, so it waits for
     // the camera's next keyframe instead.
     if (!viewer?.ready || this.#cache.overflowed) return;
+    let first = true;
     for (const data of this.#cache.snapshot()) {
       const header = parseRtpHeader(data);
-      if (header) viewer.deliver({ kind: 'video', data, header, keyframe: false });
+      if (!header) continue;
+      // The cache starts at a keyframe: a viewer whose queue overflowed may resume there.
+      viewer.deliver({ kind: 'video', data, header, keyframe: first });
+      first = false;
     }
   }
 

@@ -70,6 +70,12 @@ export const MAX_M_LINES = 8;
 /** Echo offers a handful of candidates per m-line; thousands would keep werift's ICE busy for long. */
 export const MAX_CANDIDATES_PER_M_LINE = 50;
 
+/**
+ * RTCP feedback the answer may advertise: NACK (werift retransmits from its history), PLI and FIR
+ * (the keyframe cache is replayed). Not transport-cc or goog-remb: nothing adapts to them.
+ */
+const HANDLED_FEEDBACK: ReadonlySet<string> = new Set(['nack', 'nack pli', 'ccm fir']);
+
 /** RFC 3551 static payload types an offer may list without a=rtpmap (Echo does for 0 and 8). */
 const STATIC_AUDIO_CODECS: ReadonlyMap<number, string> = new Map([[0, 'PCMU'], [8, 'PCMA'], [9, 'G722'], [13, 'CN']]);
 
@@ -215,6 +221,9 @@ export function finalizeAnswer(answerSdp: string, analysis: OfferAnalysis, optio
     }
     media.protocol = offered.protocol;
     media.direction = answerDirectionFor(offered.direction, { send: true, receive: !isVideo && options.talkback === true });
+    // werift copies the offer's feedback types; advertise only those porchlight acts on.
+    media.rtcpFb = media.rtcpFb?.filter((fb) => HANDLED_FEEDBACK.has(`${fb.type}${fb.subtype ? ` ${fb.subtype}` : ''}`));
+    if (media.rtcpFb?.length === 0) delete media.rtcpFb;
   }
 
   for (const media of answer.media) {

@@ -306,6 +306,7 @@ export class SessionManager implements RtcSessions {
     this.#sessions.set(session.id, { session, timers });
     this.#follow(stream);
     session.on('ready', () => stream.viewerReady(session.id));
+    session.on('keyframeRequest', () => stream.replayKeyframe(session.id));
     session.once('firstMedia', (ms) => this.#options.observer?.firstMedia(ms));
     session.once('closed', (reason) => {
       this.#droppedEarlier.set(session.cameraId, (this.#droppedEarlier.get(session.cameraId) ?? 0) + session.stats.packetsDropped);

@@ -41,13 +41,16 @@ export interface SessionOptions {
 }
 
 export type SessionCloseReason =
-  | 'disconnected' | 'replaced' | 'connection-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped' | 'shutdown';
+  | 'disconnected' | 'replaced' | 'connection-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped'
+  | 'media-stalled' | 'shutdown';
 
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
   ready: [];
   /** The first video packet went out, this long after `ready`. */
   firstMedia: [ms: number];
+  /** The viewer lost a picture (PLI or FIR): replay the keyframe cache to it (at most about once a second). */
+  keyframeRequest: [kind: 'pli' | 'fir'];
   connected: [];
   closed: [reason: SessionCloseReason];
 }
@@ -61,6 +64,15 @@ export interface SessionStats {
 const H264 = () =>
   new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] });
 const OPUS = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
+
+/** A viewer asking for keyframes faster than this gets one replay per interval (the cache is a whole GOP). */
+const KEYFRAME_REPLAY_INTERVAL_MS = 1000;
+/** Camera packets offered to a ready viewer while its transport sends nothing for this long: the media path is dead. */
+const MEDIA_STALL_MS = 10_000;
+/** RTCP payload-specific feedback (RFC 4585) and its PLI / FIR (RFC 5104) formats. */
+const RTCP_PSFB = 206;
+const PSFB_PLI = 1;
+const PSFB_FIR = 4;
 
 /** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms Opus frame. */
 const VIDEO_TIMESTAMP_STEP = 3000;
@@ -181,6 +193,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   readonly #audioOut: BoundedSender | undefined;
   #lastRtcpAt = 0;
   #silenceWatch: NodeJS.Timeout | undefined;
+  #lastKeyframeReplayAt = Number.NEGATIVE_INFINITY;
+  /** Media watchdog: when packets were last offered, and the transport's byte count then. */
+  #mediaWatch: NodeJS.Timeout | undefined;
+  #lastOfferedAt = 0;
+  #transportBytesAt = { bytes: -1, at: 0 };
 
   private constructor(options: SessionOptions, pc: RTCPeerConnection, video: RTCRtpTransceiver, audio: RTCRtpTransceiver | undefined) {
     super();
@@ -241,6 +258,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       // Subscribed before setLocalDescription: DTLS may finish right after it.
       const session = new Session(options, pc, video, audio);
       await pc.setLocalDescription(await offerStep(() => pc.createAnswer()));
+      // The transport is final once the answer is set (BUNDLE may have replaced it).
+      session.#watchTransport();
       const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { talkback, excludedAddresses: options.ice.excludedAddresses });
       return { session, answerSdp };
     } catch (err) {
@@ -263,6 +282,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
 
   deliver(packet: MediaPacket): void {
     if (!this.ready) return;
+    this.#lastOfferedAt = performance.now();
     if (packet.kind !== 'video') {
       this.#audioOut?.offer(packet);
       return;
@@ -271,6 +291,54 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     if (!this.#firstMediaSent) {
       this.#firstMediaSent = true;
       this.emit('firstMedia', performance.now() - this.#readyAt);
+    }
+  }
+
+  /**
+   * Read RTCP below the sender: werift routes an Echo's PLI by the viewer's own SSRC to the
+   * receiver, not to our sender, and offers no FIR event. Also: a DTLS transport that closes or
+   * fails ends the session (a live view must not sit "connected" on a dead transport), and a
+   * transport that stops sending while the camera streams ends it too.
+   */
+  #watchTransport(): void {
+    const transport = this.#video.dtlsTransport;
+    if (!transport) return;
+    transport.onRtcp.subscribe((rtcp) => {
+      if (rtcp.type !== RTCP_PSFB) return;
+      const count = (rtcp as { feedback?: { count?: number } }).feedback?.count;
+      if (count === PSFB_PLI) this.#onKeyframeRequest('pli');
+      else if (count === PSFB_FIR) this.#onKeyframeRequest('fir');
+    });
+    transport.onStateChange.subscribe((state) => {
+      if (state === 'closed' || state === 'failed') {
+        this.#log.warn({ dtls: state }, 'DTLS transport ended: closing the session');
+        this.close('connection-failed');
+      }
+    });
+    this.#mediaWatch = setInterval(() => this.#checkMedia(transport), 1000);
+  }
+
+  #onKeyframeRequest(kind: 'pli' | 'fir'): void {
+    const now = performance.now();
+    if (!this.ready || now - this.#lastKeyframeReplayAt < KEYFRAME_REPLAY_INTERVAL_MS) return;
+    this.#lastKeyframeReplayAt = now;
+    this.#log.debug({ kind }, 'viewer asked for a keyframe: replaying the cache');
+    // The replay repeats packets already sent: werift continues sequence numbers and timestamps.
+    this.#video.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 } as RtpPacket['header'], false, VIDEO_TIMESTAMP_STEP);
+    this.emit('keyframeRequest', kind);
+  }
+
+  /** Packets offered lately but no byte leaving the transport for MEDIA_STALL_MS: close with a reason. */
+  #checkMedia(transport: { bytesSent: number }): void {
+    const now = performance.now();
+    if (transport.bytesSent !== this.#transportBytesAt.bytes || !this.ready) {
+      this.#transportBytesAt = { bytes: transport.bytesSent, at: now };
+      return;
+    }
+    const offeredLately = now - this.#lastOfferedAt < 2000;
+    if (offeredLately && now - this.#transportBytesAt.at > MEDIA_STALL_MS) {
+      this.#log.warn({ stalledMs: Math.round(now - this.#transportBytesAt.at) }, 'the camera streams but nothing reaches the viewer: closing the session');
+      this.close('media-stalled');
     }
   }
 
@@ -293,6 +361,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#silenceWatch);
+    clearInterval(this.#mediaWatch);
     this.#log.info({ reason, ...this.stats }, 'session closed');
     this.#pc.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
     this.emit('closed', reason);

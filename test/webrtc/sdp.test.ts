@@ -245,6 +245,17 @@ function weriftShapedAnswer(analysis: OfferAnalysis, edits: { videoDirection?: s
 describe('finalizeAnswer', () => {
   const analysis = analyzeOffer(echo);
 
+  test('advertises only the feedback porchlight handles: nack, nack pli, ccm fir', () => {
+    const analysis = analyzeOffer(chromium);
+    const werift = chromium
+      .replace(/^a=rtcp-fb:(\d+) nack pli\r\n/gm, 'a=rtcp-fb:$1 nack pli\r\na=rtcp-fb:$1 ccm fir\r\na=rtcp-fb:$1 goog-remb\r\na=rtcp-fb:$1 transport-cc\r\n');
+    const answer = sdpTransform.parse(finalizeAnswer(werift.replace(/a=setup:actpass/g, 'a=setup:active'), analysis));
+    const video = answer.media[analysis.video.mLineIndex]!;
+    const feedback = new Set((video.rtcpFb ?? []).map((fb) => `${fb.type}${fb.subtype ? ` ${fb.subtype}` : ''}`));
+    assert.ok(feedback.has('nack pli') && feedback.has('ccm fir'), JSON.stringify([...feedback]));
+    assert.ok(!feedback.has('goog-remb') && !feedback.has('transport-cc'), JSON.stringify([...feedback]));
+  });
+
   test('video sendonly, audio sendonly, every live m-line ends its candidates', () => {
     const answer = finalizeAnswer(weriftShapedAnswer(analysis), analysis);
     assert.match(section(answer, 'video'), /a=sendonly/);
