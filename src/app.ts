@@ -11,7 +11,7 @@ import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
 import { TalkbackManager } from './camera/talkback-manager.ts';
 import { AlexaCloud, type EventDeliveryTiming } from './cloud/alexa-cloud.ts';
-import { ffmpegVersion, resolveFfmpegPath } from './camera/ffmpeg-path.ts';
+import { ffmpegVersionInfo, resolveFfmpegPath, type FfmpegVersion } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
 import { CameraEvents, type EventSourceName } from './events/camera-events.ts';
@@ -35,6 +35,8 @@ interface FfmpegStatus {
   path?: string;
   source?: string;
   version?: string;
+  /** The release its flags follow (4.x differ); absent = not recognised, treated as current. */
+  release?: FfmpegVersion;
   error?: string;
 }
 
@@ -71,6 +73,8 @@ export interface AppOptions {
   cameraDownMs?: number;
   /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
   eventSourceRetry?: { initialMs: number; maxMs: number };
+  /** Used instead of FFMPEG_PATH: tests run another ffmpeg without touching process.env. */
+  ffmpegPath?: string;
 }
 
 /** A press keeps the doorbell's stream warm this long: the Echo shows it within seconds. */
@@ -94,6 +98,7 @@ export class App {
   readonly events: CameraEvents;
   readonly eventSources: EventSources;
   #ffmpeg: FfmpegStatus = {};
+  readonly #ffmpegPathOverride: string | undefined;
   #listening = false;
   #closing: Promise<void> | undefined;
 
@@ -102,6 +107,7 @@ export class App {
     installSrtpKeyCache();
     this.config = config;
     this.log = log;
+    this.#ffmpegPathOverride = options.ffmpegPath;
     this.talkback = new TalkbackManager({
       cameras: config.cameras,
       ffmpegPath: () => this.#ffmpeg.path,
@@ -148,6 +154,7 @@ export class App {
       cameras: config.cameras,
       defaultLingerSec: config.lingerSec,
       ffmpegPath: () => this.#ffmpeg.path,
+      ffmpegVersion: () => this.#ffmpeg.release,
       log: log.child({ component: 'camera' }),
       onStream: (stream) => {
         stream.on('failure', (failure) => this.health.noteStreamFailure(stream.id, failure.code, failure.message));
@@ -244,9 +251,10 @@ export class App {
 
   /** Starts probes and the HTTP listener; resolves with the address it listens on. */
   async start(): Promise<string> {
-    this.#ffmpeg = await findFfmpeg();
+    this.#ffmpeg = await findFfmpeg(this.#ffmpegPathOverride);
     if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
-    else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version }, 'ffmpeg found');
+    else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version, release: this.#ffmpeg.release }, 'ffmpeg found');
+    if (this.#ffmpeg.version && !this.#ffmpeg.release) this.log.warn({ version: this.#ffmpeg.version }, 'ffmpeg version not recognised: using the flags of ffmpeg 5.1 and later');
     this.health.start();
     this.cloud.start();
     this.eventSources.start();
@@ -359,11 +367,12 @@ function mqttReadiness(status: MqttStatus): Record<string, unknown> {
   return { state: status.state, url: status.url, since: status.since, ...(status.lastError && status.state !== 'connected' && { lastError: status.lastError }), messages: status.messages };
 }
 
-async function findFfmpeg(): Promise<FfmpegStatus> {
-  const found = await resolveFfmpegPath();
+async function findFfmpeg(override: string | undefined): Promise<FfmpegStatus> {
+  const found = await resolveFfmpegPath(override ? { ...process.env, FFMPEG_PATH: override } : process.env);
   if (!found) return { error: 'no ffmpeg: install it (apt install ffmpeg) or set FFMPEG_PATH' };
   try {
-    return { path: found.path, source: found.source, version: await ffmpegVersion(found.path) };
+    const { line, version } = await ffmpegVersionInfo(found.path);
+    return { path: found.path, source: found.source, version: line, ...(version && { release: version }) };
   } catch (err) {
     return { path: found.path, source: found.source, error: `ffmpeg at ${found.path} does not run: ${(err as Error).message}` };
   }

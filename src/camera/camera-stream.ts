@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { buildFfmpegArgs, FfmpegArgsError, videoPlan, type TranscodeMode, type VideoPlan, type VideoSourceInfo } from './ffmpeg-args.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
+import type { FfmpegVersion } from './ffmpeg-path.ts';
 import { startsKeyframe } from './h264.ts';
 import { KeyframeCache } from './keyframe-cache.ts';
 import { parseRtpHeader, rtpPayload } from './rtp.ts';
@@ -17,6 +18,8 @@ export interface CameraStreamOptions {
   preload: boolean;
   lingerMs: number;
   ffmpegPath: string;
+  /** Parsed at start-up; undefined = a current ffmpeg (≥ 5.1). Picks flags that 4.x knows. */
+  ffmpegVersion?: FfmpegVersion;
   log: Logger;
   restartInitialMs?: number;
   restartMaxMs?: number;
@@ -246,6 +249,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
         url: this.#options.url,
         transcode: this.#options.transcode,
         ...(this.#source && { video: this.#source }),
+        ...(this.#options.ffmpegVersion && { ffmpegVersion: this.#options.ffmpegVersion }),
         videoRtp: { port: this.#intake.videoPort, payloadType: VIDEO_PT, ssrc: VIDEO_SSRC },
         audioRtp: { port: this.#intake.audioPort, payloadType: AUDIO_PT, ssrc: AUDIO_SSRC },
       });

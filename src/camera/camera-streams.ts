@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
 import type { CameraConfig } from '../config/schema.ts';
 import { CameraStream } from './camera-stream.ts';
+import type { FfmpegVersion } from './ffmpeg-path.ts';
 
 export interface CameraStreamsOptions {
   cameras: CameraConfig[];
   defaultLingerSec: number;
   /** Resolved at start-up; undefined when no ffmpeg was found (streams then fail clearly). */
   ffmpegPath: () => string | undefined;
+  /** Parsed with the path; undefined = unknown, treated as a current ffmpeg. */
+  ffmpegVersion?: () => FfmpegVersion | undefined;
   log: Logger;
   /** Called with each stream when it is made, to follow its failures (health). */
   onStream?: (stream: CameraStream) => void;
@@ -39,6 +42,7 @@ export class CameraStreams {
     if (existing) return existing;
     const camera = this.#cameras.get(cameraId);
     if (!camera) return undefined;
+    const version = this.#options.ffmpegVersion?.();
     const stream = new CameraStream({
       id: camera.id,
       url: camera.url,
@@ -46,6 +50,7 @@ export class CameraStreams {
       preload: camera.preload,
       lingerMs: (camera.lingerSec ?? this.#options.defaultLingerSec) * 1000,
       ffmpegPath: this.#options.ffmpegPath() ?? 'ffmpeg',
+      ...(version && { ffmpegVersion: version }),
       log: this.#options.log.child({ cameraId: camera.id }),
     });
     this.#streams.set(camera.id, stream);

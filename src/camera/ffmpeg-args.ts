@@ -35,8 +35,6 @@ export interface FfmpegInput {
   audio?: AudioSourceInfo;
   videoRtp: RtpTarget;
   audioRtp?: RtpTarget; // omit to send no audio at all
-  /** Chromium decodes no H.264 High profile: set when a browser viewer must be served. */
-  transcodeHighProfile?: boolean;
   /** From parseFfmpegVersion; unknown = a current ffmpeg (≥ 5.1). Older ones get older flags. */
   ffmpegVersion?: FfmpegVersion;
   /** RTSP socket I/O timeout. ffmpeg needs ~3x this to notice a stalled stream. */
@@ -69,8 +67,8 @@ const RTP_PACKET_SIZE = 1200; // fits any WebRTC path MTU once SRTP and TURN ove
  * the owner calls videoPlan again with that info and restarts ffmpeg when the plan changed.
  * Probing first with ffprobe instead would cost every cold start a second RTSP session.
  */
-export function videoPlan(input: Pick<FfmpegInput, 'transcode' | 'video' | 'transcodeHighProfile'>): VideoPlan {
-  const { codec, profile, width, height } = input.video ?? {};
+export function videoPlan(input: Pick<FfmpegInput, 'transcode' | 'video'>): VideoPlan {
+  const { codec, width, height } = input.video ?? {};
   const normalized = codec?.toLowerCase();
   if (input.transcode === 'always') return { mode: 'transcode', reason: 'transcode: always' };
   if (normalized !== undefined && normalized !== 'h264') {
@@ -82,9 +80,6 @@ export function videoPlan(input: Pick<FfmpegInput, 'transcode' | 'video' | 'tran
   if (input.transcode === 'never') return { mode: 'copy', reason: 'transcode: never' };
   if (Math.max(width ?? 0, height ?? 0) > MAX_COPY_DIMENSION) {
     return { mode: 'transcode', reason: `source ${width}x${height} is larger than ${MAX_COPY_DIMENSION} px` };
-  }
-  if (input.transcodeHighProfile && profile !== undefined && /high|extended/i.test(profile)) {
-    return { mode: 'transcode', reason: `source profile ${profile} is not decodable by browsers` };
   }
   if (normalized === undefined) return { mode: 'copy', reason: 'source codec unknown: assume H.264' };
   return { mode: 'copy', reason: 'source is H.264 within size limits' };
@@ -151,7 +146,9 @@ function copyVideoArgs(source: 'rtsp' | 'file'): string[] {
 function transcodeVideoArgs(input: FfmpegInput): string[] {
   const maxrate = Math.round(positive('videoMaxBitrateKbps', input.videoMaxBitrateKbps ?? 2000));
   // Fit inside 1280x720 keeping the aspect ratio, never upscale, even sizes for 4:2:0.
-  const scale = `scale='min(${MAX_COPY_DIMENSION},iw)':'min(720,ih)':force_original_aspect_ratio=decrease:force_divisible_by=2`;
+  const fit = `scale='min(${MAX_COPY_DIMENSION},iw)':'min(720,ih)':force_original_aspect_ratio=decrease`;
+  // force_divisible_by is ffmpeg ≥ 4.2; before, a second scale rounds down to even (a no-op when even).
+  const scale = olderThan(input.ffmpegVersion, 4, 2) ? `${fit},scale=trunc(iw/2)*2:trunc(ih/2)*2` : `${fit}:force_divisible_by=2`;
   return [
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
     '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',

@@ -83,8 +83,19 @@ async function isExecutableFile(path: string): Promise<boolean> {
   }
 }
 
+export interface FfmpegVersionInfo {
+  /** The first line of `ffmpeg -version`, e.g. "ffmpeg version 5.1.9-0+deb12u1 Copyright …". */
+  line: string;
+  /** parseFfmpegVersion of the whole output; null = not recognised (treat as current). */
+  version: FfmpegVersion | null;
+}
+
 /** The first line of `ffmpeg -version`, e.g. "ffmpeg version 5.1.9-0+deb12u1 Copyright …". */
-export function ffmpegVersion(path: string, timeoutMs = 5000): Promise<string> {
+export async function ffmpegVersion(path: string, timeoutMs = 5000): Promise<string> {
+  return (await ffmpegVersionInfo(path, timeoutMs)).line;
+}
+
+export function ffmpegVersionInfo(path: string, timeoutMs = 5000): Promise<FfmpegVersionInfo> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       path,
@@ -101,18 +112,36 @@ export function ffmpegVersion(path: string, timeoutMs = 5000): Promise<string> {
           reject(new Error(`${path} -version printed no "ffmpeg version" line`));
           return;
         }
-        resolvePromise(first);
+        resolvePromise({ line: first, version: parseFfmpegVersion(stdout) });
       },
     );
   });
 }
 
 /**
- * "ffmpeg version 5.1.9-0+deb12u1", "ffmpeg version n6.1.1", "ffmpeg version 6.0-static …" →
- * {major, minor}. Git snapshots ("N-113000-g…") carry no number: null means "assume current".
+ * libavutil's version at each release, oldest first. Static and distro builds of git snapshots
+ * print "ffmpeg version N-47683-g0e8eb07980-static" (@ffmpeg-installer's "4.1" does): their
+ * libavutil line still tells which release they grew from.
  */
-export function parseFfmpegVersion(line: string): FfmpegVersion | null {
-  const match = /^ffmpeg version n?(\d+)\.(\d+)/i.exec(line.trim());
-  if (!match) return null;
-  return { major: Number(match[1]), minor: Number(match[2]) };
+const LIBAVUTIL_AT_RELEASE: ReadonlyArray<readonly [major: number, minor: number, release: FfmpegVersion]> = [
+  [56, 14, { major: 4, minor: 0 }], [56, 22, { major: 4, minor: 1 }], [56, 31, { major: 4, minor: 2 }],
+  [56, 51, { major: 4, minor: 3 }], [56, 70, { major: 4, minor: 4 }], [57, 17, { major: 5, minor: 0 }],
+  [57, 28, { major: 5, minor: 1 }], [58, 2, { major: 6, minor: 0 }], [58, 29, { major: 6, minor: 1 }],
+  [59, 8, { major: 7, minor: 0 }], [59, 39, { major: 7, minor: 1 }], [60, 8, { major: 8, minor: 0 }],
+];
+
+/**
+ * `ffmpeg -version` output (or its first line) → {major, minor}: "ffmpeg version 5.1.9-0+deb12u1",
+ * "n6.1.1", "6.0-static …"; a git snapshot ("N-113000-g…") → the latest release whose libavutil
+ * is not newer than its own. null (no number, no libavutil line, or older than 4.0) means
+ * "assume current".
+ */
+export function parseFfmpegVersion(text: string): FfmpegVersion | null {
+  const match = /^ffmpeg version n?(\d+)\.(\d+)/i.exec(text.trim());
+  if (match) return { major: Number(match[1]), minor: Number(match[2]) };
+  const lavu = /^libavutil\s+(\d+)\.\s*(\d+)\./m.exec(text);
+  if (!lavu) return null;
+  const [major, minor] = [Number(lavu[1]), Number(lavu[2])];
+  const grewFrom = LIBAVUTIL_AT_RELEASE.filter(([m, n]) => m < major || (m === major && n <= minor)).at(-1);
+  return grewFrom ? { ...grewFrom[2] } : null;
 }

@@ -31,9 +31,8 @@ describe('buildFfmpegArgs: video plan', () => {
     { name: 'rtsp h264 720p copies', input: { video: { codec: 'h264', width: 1280, height: 720 } }, mode: 'copy', reason: /within size/ },
     { name: 'rtsp h264 1920 wide transcodes', input: { video: { codec: 'h264', width: 1920, height: 1080 } }, mode: 'transcode', reason: /1920x1080/ },
     { name: 'portrait 1080x1920 transcodes', input: { video: { codec: 'h264', width: 1080, height: 1920 } }, mode: 'transcode', reason: /larger/ },
-    { name: 'High profile copies for Echo', input: { video: { codec: 'h264', profile: 'High', width: 1280, height: 720 } }, mode: 'copy', reason: /H\.264/ },
-    { name: 'High profile transcodes for browsers', input: { video: { codec: 'h264', profile: 'High', width: 1280, height: 720 }, transcodeHighProfile: true }, mode: 'transcode', reason: /browsers/ },
-    { name: 'Main profile copies for browsers', input: { video: { codec: 'h264', profile: 'Main' }, transcodeHighProfile: true }, mode: 'copy', reason: /H\.264/ },
+    // Echo decodes High; a browser that cannot is served by `transcode: always`.
+    { name: 'High profile copies', input: { video: { codec: 'h264', profile: 'High', width: 1280, height: 720 } }, mode: 'copy', reason: /H\.264/ },
     { name: 'hevc transcodes under auto', input: { video: { codec: 'hevc', width: 1280, height: 720 } }, mode: 'transcode', reason: /hevc/ },
     { name: 'unknown codec copies', input: {}, mode: 'copy', reason: /unknown/ },
     { name: 'always transcodes h264 720p', input: { transcode: 'always', video: { codec: 'h264', width: 640, height: 360 } }, mode: 'transcode', reason: /always/ },
@@ -100,17 +99,37 @@ describe('buildFfmpegArgs: input', () => {
     assert.equal(flag(args, '-analyzeduration'), '500000');
   });
 
-  it('ffmpeg 4.x gets -stimeout and -vsync; 5.0 keeps -timeout but lacks -fps_mode', () => {
-    const old = buildFfmpegArgs(input({ ffmpegVersion: { major: 4, minor: 4 }, transcode: 'always' }));
-    assert.equal(flag(old, '-stimeout'), '5000000');
-    assert.equal(flag(old, '-timeout'), undefined);
-    assert.equal(flag(old, '-vsync'), 'passthrough');
-    const five = buildFfmpegArgs(input({ ffmpegVersion: { major: 5, minor: 0 }, transcode: 'always' }));
-    assert.equal(flag(five, '-timeout'), '5000000');
-    assert.equal(flag(five, '-vsync'), 'passthrough');
-    const six = buildFfmpegArgs(input({ ffmpegVersion: { major: 6, minor: 0 }, transcode: 'always' }));
-    assert.equal(flag(six, '-fps_mode'), 'passthrough');
-  });
+  // What each release refuses or misreads (checked against the static 4.1 and Debian's 5.1):
+  // 4.x: -timeout on RTSP input is the *listen* timeout (-stimeout is the socket one);
+  // < 5.1: no -fps_mode; < 4.2: scale has no force_divisible_by.
+  const versions: Array<{ name: string; version: FfmpegInput['ffmpegVersion']; timeout: string; fps: string; divisibleBy: boolean }> = [
+    { name: '4.1', version: { major: 4, minor: 1 }, timeout: '-stimeout', fps: '-vsync', divisibleBy: false },
+    { name: '4.4', version: { major: 4, minor: 4 }, timeout: '-stimeout', fps: '-vsync', divisibleBy: true },
+    { name: '5.0', version: { major: 5, minor: 0 }, timeout: '-timeout', fps: '-vsync', divisibleBy: true },
+    { name: '5.1', version: { major: 5, minor: 1 }, timeout: '-timeout', fps: '-fps_mode', divisibleBy: true },
+    { name: '6.1', version: { major: 6, minor: 1 }, timeout: '-timeout', fps: '-fps_mode', divisibleBy: true },
+    { name: '7.1', version: { major: 7, minor: 1 }, timeout: '-timeout', fps: '-fps_mode', divisibleBy: true },
+    { name: 'unknown (treated as current)', version: undefined, timeout: '-timeout', fps: '-fps_mode', divisibleBy: true },
+  ];
+  for (const v of versions) {
+    it(`ffmpeg ${v.name}: ${v.timeout}, ${v.fps}${v.divisibleBy ? '' : ', even sizes by a second scale'}`, () => {
+      const args = buildFfmpegArgs(input({ transcode: 'always', ...(v.version && { ffmpegVersion: v.version }) }));
+      assert.equal(flag(args, v.timeout), '5000000');
+      assert.equal(flag(args, v.timeout === '-timeout' ? '-stimeout' : '-timeout'), undefined);
+      assert.ok(args.indexOf(v.timeout) < args.indexOf('-i'));
+      assert.equal(flag(args, v.fps), 'passthrough');
+      assert.equal(flag(args, v.fps === '-vsync' ? '-fps_mode' : '-vsync'), undefined);
+      const vf = flag(args, '-vf') ?? '';
+      assert.equal(vf.includes('force_divisible_by=2'), v.divisibleBy, vf);
+      assert.equal(vf.includes(',scale=trunc(iw/2)*2:trunc(ih/2)*2,'), !v.divisibleBy, vf);
+      assert.match(vf, /^scale='min\(1280,iw\)':'min\(720,ih\)':force_original_aspect_ratio=decrease[:,].*,format=yuv420p$/);
+      // The rest is the same everywhere: copy and file input have nothing version-dependent.
+      const copy = buildFfmpegArgs(input({ ...(v.version && { ffmpegVersion: v.version }) }));
+      assert.deepEqual(copy.filter((a) => a !== v.timeout), buildFfmpegArgs(input()).filter((a) => a !== '-timeout'));
+      const file = buildFfmpegArgs(input({ url: 'file:media/demo.mp4', ...(v.version && { ffmpegVersion: v.version }) }));
+      assert.deepEqual(file, buildFfmpegArgs(input({ url: 'file:media/demo.mp4' })));
+    });
+  }
 
   it('file: loops forever at real time, copies without a bitstream filter', () => {
     const args = buildFfmpegArgs(input({ url: 'file:media/demo.mp4' }));

@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildFfmpegArgs, type FfmpegInput } from '../../src/camera/ffmpeg-args.ts';
-import { ffmpegVersion, parseFfmpegVersion, resolveFfmpegPath } from '../../src/camera/ffmpeg-path.ts';
+import { ffmpegVersion, ffmpegVersionInfo, parseFfmpegVersion, resolveFfmpegPath } from '../../src/camera/ffmpeg-path.ts';
 import { initialStderrState, inputStreams, reduceStderr, splitLines, type StderrState } from '../../src/camera/ffmpeg-stderr.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -19,6 +19,8 @@ const DEADLINE_MS = 5000;
 
 const found = await resolveFfmpegPath();
 const skip = found === null ? 'no ffmpeg found (FFMPEG_PATH, ffmpeg-static, PATH)' : false;
+// As the bridge does: FFMPEG_PATH may be a 4.x, which needs other flags.
+const release = found === null ? null : (await ffmpegVersionInfo(found.path)).version;
 
 interface Capture {
   video: number;
@@ -91,6 +93,7 @@ class Run {
       transcode: 'auto',
       videoRtp: { port: video.address().port, payloadType: VIDEO_PT, ssrc: VIDEO_SSRC },
       audioRtp: { port: audio.address().port, payloadType: AUDIO_PT, ssrc: AUDIO_SSRC },
+      ...(release && { ffmpegVersion: release }),
       ...overrides,
     });
     this.startedAt = Date.now();
@@ -246,6 +249,8 @@ describe('ffmpeg-path', () => {
     assert.ok(parseFfmpegVersion(line) === null || parseFfmpegVersion(line)!.major >= 4);
   });
 
+  const snapshot = (libavutil: string): string =>
+    `ffmpeg version N-47683-g0e8eb07980-static https://johnvansickle.com/ffmpeg/  Copyright (c) 2000-2018\nbuilt with gcc 6.3.0\nlibavutil      ${libavutil} / ${libavutil}\nlibavcodec     58. 42.100 / 58. 42.100\n`;
   const versions: Array<[string, { major: number; minor: number } | null]> = [
     ['ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers', { major: 5, minor: 1 }],
     ['ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c) 2000-2021', { major: 4, minor: 4 }],
@@ -253,6 +258,13 @@ describe('ffmpeg-path', () => {
     ['ffmpeg version 6.0-static https://johnvansickle.com/ffmpeg/  Copyright (c) 2000-2023', { major: 6, minor: 0 }],
     ['ffmpeg version N-113000-g0123456789 Copyright (c) 2000-2024', null],
     ['ffprobe version 5.1', null],
+    ['ffmpeg version 7.1.1-1+b1 Copyright (c) 2000-2025', { major: 7, minor: 1 }],
+    // Git snapshots: the release their libavutil grew from (@ffmpeg-installer/linux-x64's "4.1" is the first).
+    [snapshot('56. 24.101'), { major: 4, minor: 1 }],
+    [snapshot('57. 20.100'), { major: 5, minor: 0 }],
+    [snapshot('58. 35.100'), { major: 6, minor: 1 }],
+    [snapshot('61.  3.100'), { major: 8, minor: 0 }],
+    [snapshot('55. 78.100'), null], // 3.4: older than anything known
   ];
-  for (const [line, expected] of versions) it(`parseFfmpegVersion: ${line.slice(0, 40)}`, () => assert.deepEqual(parseFfmpegVersion(line), expected));
+  for (const [line, expected] of versions) it(`parseFfmpegVersion: ${line.slice(0, 40)}${/ … libavutil[^/]*/.exec(line.replace(/\n(?=libavutil)/, ' … '))?.[0] ?? ''}`, () => assert.deepEqual(parseFfmpegVersion(line), expected));
 });
