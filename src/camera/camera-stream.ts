@@ -65,6 +65,8 @@ const VIDEO_PT = 96;
 const AUDIO_PT = 111;
 const VIDEO_SSRC = 0x5eed0001;
 const AUDIO_SSRC = 0x5eed0002;
+const G711_PT = 0; // PCMU's static payload type
+const G711_SSRC = 0x5eed0003;
 /** A run this long counts as healthy: the next failure starts the backoff from the beginning. */
 const STABLE_RUN_MS = 30_000;
 
@@ -252,6 +254,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
         ...(this.#options.ffmpegVersion && { ffmpegVersion: this.#options.ffmpegVersion }),
         videoRtp: { port: this.#intake.videoPort, payloadType: VIDEO_PT, ssrc: VIDEO_SSRC },
         audioRtp: { port: this.#intake.audioPort, payloadType: AUDIO_PT, ssrc: AUDIO_SSRC },
+        g711Rtp: { port: this.#intake.g711Port, payloadType: G711_PT, ssrc: G711_SSRC },
       });
     } catch (err) {
       if (err instanceof FfmpegArgsError) return this.#fail({ code: err.code, message: err.message }, false);
@@ -275,12 +278,15 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     return intake;
   }
 
-  #onPacket(kind: 'video' | 'audio', data: Buffer): void {
+  #onPacket(kind: MediaPacket['kind'], data: Buffer): void {
     const header = parseRtpHeader(data);
     if (!header || !this.#process) return;
     const keyframe = kind === 'video' && startsKeyframe(rtpPayload(data, header));
-    this.#packets[kind] += 1;
-    this.#bytes[kind] += data.length;
+    // The camera's audio is counted once, as its Opus copy.
+    if (kind !== 'g711') {
+      this.#packets[kind] += 1;
+      this.#bytes[kind] += data.length;
+    }
     if (kind === 'video') {
       this.#lastVideoAt = Date.now();
       this.#cache.push(data, header);

@@ -35,6 +35,8 @@ export interface FfmpegInput {
   audio?: AudioSourceInfo;
   videoRtp: RtpTarget;
   audioRtp?: RtpTarget; // omit to send no audio at all
+  /** A second copy of the audio as G.711 µ-law at 8 kHz in 20 ms packets, for viewers that take no Opus. */
+  g711Rtp?: RtpTarget;
   /** From parseFfmpegVersion; unknown = a current ffmpeg (≥ 5.1). Older ones get older flags. */
   ffmpegVersion?: FfmpegVersion;
   /** RTSP socket I/O timeout. ffmpeg needs ~3x this to notice a stalled stream. */
@@ -59,6 +61,8 @@ export interface VideoPlan {
 export const MAX_COPY_DIMENSION = 1280;
 const LOOPBACK = '127.0.0.1';
 const RTP_PACKET_SIZE = 1200; // fits any WebRTC path MTU once SRTP and TURN overhead are added
+/** 12 bytes of header and 160 of µ-law: 20 ms at 8 kHz, the ptime every G.711 peer expects. */
+const G711_PACKET_SIZE = 172;
 
 /**
  * Copy or transcode. Unknown codec or size under `auto` means copy: copying is what a working
@@ -93,8 +97,16 @@ export function buildFfmpegArgs(input: FfmpegInput): string[] {
     if (input.audioRtp.port === input.videoRtp.port) throw invalid('audioRtp.port must differ from videoRtp.port');
     if (input.audioRtp.ssrc === input.videoRtp.ssrc) throw invalid('audioRtp.ssrc must differ from videoRtp.ssrc');
   }
+  if (input.g711Rtp) {
+    checkTarget('g711Rtp', input.g711Rtp);
+    if (!input.audioRtp) throw invalid('g711Rtp needs audioRtp');
+    const ports = new Set([input.videoRtp.port, input.audioRtp.port, input.g711Rtp.port]);
+    const ssrcs = new Set([input.videoRtp.ssrc, input.audioRtp.ssrc, input.g711Rtp.ssrc]);
+    if (ports.size < 3 || ssrcs.size < 3) throw invalid('g711Rtp needs a port and SSRC of its own');
+  }
   const plan = videoPlan(input);
   const wantAudio = input.audioRtp !== undefined && input.audio?.present !== false;
+  const g711 = wantAudio ? input.g711Rtp : undefined;
 
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info'];
   if (source === 'rtsp') {
@@ -118,8 +130,9 @@ export function buildFfmpegArgs(input: FfmpegInput): string[] {
 
   args.push('-map', '0:v:0');
   if (wantAudio) args.push('-map', '0:a:0?');
+  if (g711) args.push('-map', '0:a:0?');
   args.push(...(plan.mode === 'copy' ? copyVideoArgs(source) : transcodeVideoArgs(input)));
-  args.push(...(wantAudio ? audioArgs(input) : ['-an']));
+  args.push(...(g711 ? dualAudioArgs(input) : wantAudio ? audioArgs(input) : ['-an']));
   args.push('-sn', '-dn');
 
   // One tee output with a `select`ed RTP slave per stream, not two `-f rtp` outputs: when the
@@ -127,7 +140,12 @@ export function buildFfmpegArgs(input: FfmpegInput): string[] {
   // silently falls back to automatic selection — it would send the video, encoded as MPEG-4,
   // to the audio port. A tee slave that selects nothing fails alone (onfail=ignore).
   const slaves = [teeSlave('v', input.videoRtp, false)];
-  if (wantAudio && input.audioRtp) slaves.push(teeSlave('a', input.audioRtp, true));
+  if (g711 && input.audioRtp) {
+    // Two audio streams: selected by output stream index (0 is the video).
+    slaves.push(teeSlave('1', input.audioRtp, true), teeSlave('2', g711, true, G711_PACKET_SIZE));
+  } else if (wantAudio && input.audioRtp) {
+    slaves.push(teeSlave('a', input.audioRtp, true));
+  }
   args.push('-f', 'tee', slaves.join('|'));
   return args;
 }
@@ -181,7 +199,27 @@ function audioArgs(input: FfmpegInput): string[] {
   ];
 }
 
-function teeSlave(select: 'v' | 'a', target: RtpTarget, optional: boolean): string {
+/**
+ * Opus for WebRTC viewers (output audio stream 0) and G.711 µ-law for those that offer no Opus
+ * (stream 1), from the same camera audio. A µ-law camera's audio is copied, not re-encoded.
+ */
+function dualAudioArgs(input: FfmpegInput): string[] {
+  const codec = input.audio?.present ? input.audio.codec?.toLowerCase() : undefined;
+  const opus = audioArgs(input).map((arg) => (/^-(c|application|b|frame_duration|ar|ac|af):?a?$/.test(arg) ? perStream(arg, 0) : arg));
+  const mulaw = codec === 'pcm_mulaw'
+    ? ['-c:a:1', 'copy']
+    : ['-c:a:1', 'pcm_mulaw', '-ar:a:1', '8000', '-ac:a:1', '1', '-filter:a:1', 'aresample=async=1'];
+  return [...opus, ...mulaw];
+}
+
+/** `-c:a` → `-c:a:0`, `-af` → `-filter:a:0`: the option for one output audio stream. */
+function perStream(flag: string, index: number): string {
+  if (flag === '-af') return `-filter:a:${index}`;
+  const name = flag.replace(/:a$/, '');
+  return `${name}:a:${index}`;
+}
+
+function teeSlave(select: 'v' | 'a' | '1' | '2', target: RtpTarget, optional: boolean, packetSize = RTP_PACKET_SIZE): string {
   // ffmpeg's -ssrc is a signed 32-bit option: pass the unsigned SSRC's two's complement.
   // skip_rtcp: Node does not want ffmpeg's sender reports, which would land on port+1 —
   // possibly the other stream's port.
@@ -190,7 +228,7 @@ function teeSlave(select: 'v' | 'a', target: RtpTarget, optional: boolean): stri
     `ssrc=${target.ssrc | 0}`, 'rtpflags=skip_rtcp',
   ];
   if (optional) options.push('onfail=ignore');
-  return `[${options.join(':')}]rtp://${LOOPBACK}:${target.port}?pkt_size=${RTP_PACKET_SIZE}`;
+  return `[${options.join(':')}]rtp://${LOOPBACK}:${target.port}?pkt_size=${packetSize}`;
 }
 
 function classifyUrl(url: string): 'rtsp' | 'file' {

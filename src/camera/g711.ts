@@ -84,5 +84,14 @@ export function decodeALaw(bytes: Uint8Array): Int16Array {
 }
 
 /** µ-law and A-law silence bytes (the codes for 0), for padding and comfort silence. */
+/** µ-law to A-law, byte for byte (through 16-bit PCM): a PCMA viewer gets the camera's µ-law copy. */
+const MULAW_TO_ALAW = encodeALaw(decodeMuLaw(Uint8Array.from({ length: 256 }, (_, i) => i)));
+
+export function muLawToALaw(mulaw: Uint8Array): Buffer {
+  const alaw = Buffer.allocUnsafe(mulaw.length);
+  for (let i = 0; i < mulaw.length; i++) alaw[i] = MULAW_TO_ALAW[mulaw[i]!]!;
+  return alaw;
+}
+
 export const MULAW_SILENCE = 0xff;
 export const ALAW_SILENCE = 0xd5;

@@ -1,6 +1,6 @@
 /**
- * Where one camera's ffmpeg sends its RTP: two UDP sockets on 127.0.0.1 (ffmpeg's `-f rtp`
- * carries one stream per output, so video and audio get a port each). Ports are picked by the
+ * Where one camera's ffmpeg sends its RTP: three UDP sockets on 127.0.0.1 (ffmpeg's `-f rtp`
+ * carries one stream per output, so video, Opus audio and G.711 audio get a port each). Ports are picked by the
  * OS (port 0) and outlive ffmpeg restarts: a restarted ffmpeg is pointed at the same ports.
  *
  * Loss here is silent and costly (a lost keyframe fragment freezes every viewer until the next
@@ -12,7 +12,9 @@ import { EventEmitter, once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
-export type RtpKind = 'video' | 'audio';
+/** `audio` is Opus; `g711` the same audio as µ-law for viewers without Opus. */
+export type RtpKind = 'video' | 'audio' | 'g711';
+const KINDS: readonly RtpKind[] = ['video', 'audio', 'g711'];
 
 export interface RtpIntakeOptions {
   /**
@@ -43,7 +45,7 @@ const RTP_HEADER_BYTES = 12;
 
 export class RtpIntake extends EventEmitter<RtpIntakeEvents> {
   readonly #sockets: Record<RtpKind, Socket>;
-  readonly #stats: Record<RtpKind, RtpKindStats> = { video: emptyStats(), audio: emptyStats() };
+  readonly #stats: Record<RtpKind, RtpKindStats> = { video: emptyStats(), audio: emptyStats(), g711: emptyStats() };
   readonly #ports: Record<RtpKind, number>;
   readonly #log: Logger | undefined;
   readonly openedAt = performance.now();
@@ -54,11 +56,9 @@ export class RtpIntake extends EventEmitter<RtpIntakeEvents> {
     if (!Number.isInteger(size) || size <= 0) throw new RangeError('receiveBufferBytes must be a positive integer');
     const opened: Socket[] = [];
     try {
-      const video = await bindLoopback(size);
-      opened.push(video);
-      const audio = await bindLoopback(size);
-      opened.push(audio);
-      return new RtpIntake({ video, audio }, options.log);
+      for (let n = 0; n < KINDS.length; n++) opened.push(await bindLoopback(size));
+      const [video, audio, g711] = opened as [Socket, Socket, Socket];
+      return new RtpIntake({ video, audio, g711 }, options.log);
     } catch (err) {
       for (const socket of opened) socket.close();
       throw err;
@@ -70,15 +70,15 @@ export class RtpIntake extends EventEmitter<RtpIntakeEvents> {
     super();
     this.#sockets = sockets;
     this.#log = log;
-    this.#ports = { video: sockets.video.address().port, audio: sockets.audio.address().port };
-    for (const kind of ['video', 'audio'] as const) {
+    this.#ports = { video: sockets.video.address().port, audio: sockets.audio.address().port, g711: sockets.g711.address().port };
+    for (const kind of KINDS) {
       const socket = sockets[kind];
       socket.on('message', (packet, remote) => this.#onMessage(kind, packet, remote));
       // An unhandled 'error' would crash the process; nothing sent to us can fix a socket error.
       socket.on('error', (err) => this.#log?.warn({ kind, code: (err as NodeJS.ErrnoException).code }, 'RTP intake socket error'));
     }
     const granted = this.receiveBufferBytes;
-    this.#log?.debug({ videoPort: this.#ports.video, audioPort: this.#ports.audio, receiveBufferBytes: granted }, 'RTP intake open');
+    this.#log?.debug({ ports: this.#ports, receiveBufferBytes: granted }, 'RTP intake open');
   }
 
   get videoPort(): number {
@@ -87,6 +87,10 @@ export class RtpIntake extends EventEmitter<RtpIntakeEvents> {
 
   get audioPort(): number {
     return this.#ports.audio;
+  }
+
+  get g711Port(): number {
+    return this.#ports.g711;
   }
 
   get closed(): boolean {
@@ -112,7 +116,7 @@ export class RtpIntake extends EventEmitter<RtpIntakeEvents> {
       socket.removeAllListeners('message');
       socket.close();
     }
-    this.#log?.debug({ video: this.#stats.video, audio: this.#stats.audio }, 'RTP intake closed');
+    this.#log?.debug({ video: this.#stats.video, audio: this.#stats.audio, g711: this.#stats.g711 }, 'RTP intake closed');
   }
 
   #onMessage(kind: RtpKind, packet: Buffer, remote: RemoteInfo): void {

@@ -1,9 +1,15 @@
 /**
- * ffmpeg for talkback: the viewer's Opus RTP (described by an SDP read from stdin) decoded and
- * re-encoded to the camera's G.711, written raw to stdout. Pure; table-tested.
+ * ffmpeg for talkback: the viewer's Opus (or G.711) RTP, described by an SDP read from stdin,
+ * decoded and re-encoded to the camera's G.711, written raw to stdout. Pure; table-tested.
  */
 
 export type G711 = 'PCMU' | 'PCMA';
+
+/** What the viewer sends: Opus, or G.711 when its offer had no Opus. */
+export interface ViewerCodec {
+  encoding: 'opus' | G711;
+  payloadType: number;
+}
 
 export interface TalkbackInput {
   /** 127.0.0.1 UDP port ffmpeg listens on for the Opus RTP. */
@@ -15,7 +21,8 @@ export interface TalkbackInput {
   jitterMs?: number;
 }
 
-export function talkbackSdp(input: Pick<TalkbackInput, 'port' | 'payloadType'>): string {
+export function talkbackSdp(input: Pick<TalkbackInput, 'port' | 'payloadType'> & { encoding?: ViewerCodec['encoding'] }): string {
+  const rtpmap = input.encoding === 'PCMU' || input.encoding === 'PCMA' ? `${input.encoding}/8000` : 'opus/48000/2';
   return [
     'v=0',
     'o=- 0 0 IN IP4 127.0.0.1',
@@ -23,7 +30,7 @@ export function talkbackSdp(input: Pick<TalkbackInput, 'port' | 'payloadType'>):
     'c=IN IP4 127.0.0.1',
     't=0 0',
     `m=audio ${input.port} RTP/AVP ${input.payloadType}`,
-    `a=rtpmap:${input.payloadType} opus/48000/2`,
+    `a=rtpmap:${input.payloadType} ${rtpmap}`,
     '',
   ].join('\r\n');
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CameraConfig } from '../config/schema.ts';
 import type { AuthScheme } from './rtsp-auth.ts';
+import type { ViewerCodec } from './talkback-args.ts';
 import { Backchannel, BackchannelError } from './rtsp-backchannel.ts';
 import { TalkSession } from './talkback.ts';
 
@@ -81,7 +82,7 @@ export class TalkbackManager {
   }
 
   /** Talk for a session if the camera supports it and nobody else is talking; else undefined. */
-  claim(cameraId: string, sessionId: string, opusPayloadType: number): TalkSession | undefined {
+  claim(cameraId: string, sessionId: string, viewerCodec: ViewerCodec): TalkSession | undefined {
     const camera = this.#cameras.get(cameraId);
     const ffmpegPath = this.#options.ffmpegPath();
     if (this.#closed || !camera || !ffmpegPath || !this.supported(cameraId)) return undefined;
@@ -90,7 +91,7 @@ export class TalkbackManager {
     current?.talk.close().catch(() => {});
     const log = this.#options.log.child({ cameraId, sessionId });
     const knownScheme = this.#options.authScheme?.(cameraId);
-    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, payloadType: opusPayloadType, log, ...(knownScheme && { knownScheme }) });
+    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, viewerCodec, log, ...(knownScheme && { knownScheme }) });
     this.#talks.set(cameraId, { sessionId, talk });
     this.#update(cameraId, { talker: sessionId });
     talk.on('talking', () => this.#update(cameraId, { capability: 'available' }));

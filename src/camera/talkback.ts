@@ -4,15 +4,15 @@ import type { Logger } from 'pino';
 import { FfmpegProcess } from './ffmpeg-process.ts';
 import type { AuthScheme } from './rtsp-auth.ts';
 import { Backchannel, BackchannelError } from './rtsp-backchannel.ts';
-import { buildTalkbackArgs, talkbackSdp } from './talkback-args.ts';
+import { buildTalkbackArgs, talkbackSdp, type ViewerCodec } from './talkback-args.ts';
 
 export interface TalkSessionOptions {
   cameraId: string;
   /** The camera's RTSP URL, with credentials; never logged. */
   url: string;
   ffmpegPath: string;
-  /** The Opus payload type the viewer sends. */
-  payloadType: number;
+  /** What the viewer sends: Opus, or G.711 from a viewer that offered no Opus. */
+  viewerCodec: ViewerCodec;
   log: Logger;
   /** The auth scheme that worked for this camera before. */
   knownScheme?: AuthScheme;
@@ -73,7 +73,7 @@ export class TalkSession extends EventEmitter<TalkSessionEvents> {
   }
 
   /** One Opus RTP packet from the viewer, as received. */
-  pushOpus(packet: Buffer): void {
+  pushRtp(packet: Buffer): void {
     if (this.#state !== 'talking' || !this.#socket) return;
     this.#packetsIn += 1;
     this.#socket.send(packet, this.#port, '127.0.0.1');
@@ -102,8 +102,8 @@ export class TalkSession extends EventEmitter<TalkSessionEvents> {
     this.#port = await freeUdpPort();
     this.#ffmpeg = new FfmpegProcess({
       ffmpegPath: this.#options.ffmpegPath,
-      args: buildTalkbackArgs({ port: this.#port, payloadType: this.#options.payloadType, codec: backchannel.codec.encoding }),
-      stdin: talkbackSdp({ port: this.#port, payloadType: this.#options.payloadType }),
+      args: buildTalkbackArgs({ port: this.#port, payloadType: this.#options.viewerCodec.payloadType, codec: backchannel.codec.encoding }),
+      stdin: talkbackSdp({ port: this.#port, ...this.#options.viewerCodec }),
       onStdout: (chunk) => this.#onG711(chunk),
       log: this.#log,
     });

@@ -2,7 +2,8 @@ import type { RtpHeader } from './rtp.ts';
 
 /** One RTP packet from a camera's ffmpeg, as handed to every viewer. */
 export interface MediaPacket {
-  kind: 'video' | 'audio';
+  /** `audio` is Opus; `g711` the same audio as µ-law at 8 kHz (for viewers that offer no Opus). */
+  kind: 'video' | 'audio' | 'g711';
   /** The datagram as ffmpeg sent it. Shared by all viewers: never modify it. */
   data: Buffer;
   header: RtpHeader;

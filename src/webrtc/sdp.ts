@@ -47,7 +47,11 @@ export interface OfferAnalysis {
     h264Options: H264Format[];
   };
   /** The first live audio m-line; absent when the offer has none (or rejected it). */
-  audio: (OfferedMedia & { opusPayloadType: number | undefined }) | undefined;
+  audio: (OfferedMedia & {
+    opusPayloadType: number | undefined;
+    /** Without Opus: the first G.711 the offer lists (static PT 0/8 even without a=rtpmap). */
+    g711: { payloadType: number; encoding: 'PCMU' | 'PCMA' } | undefined;
+  }) | undefined;
   /** Mids of the first BUNDLE group, in offer order; [] without BUNDLE. */
   bundleMids: string[];
   /** Further audio/video m-lines we do not serve; normalizeOfferForWerift rejects them (port 0). */
@@ -110,10 +114,11 @@ export function analyzeOffer(sdp: string): OfferAnalysis {
   }
 
   const firstAudio = audioVideo.find(({ media }) => media.type === 'audio' && media.port !== 0);
+  const opusPayloadType = firstAudio?.media.rtp.find((rtp) => String(rtp.codec).toLowerCase() === 'opus' && rtp.rate === 48000)?.payload;
   const audio = firstAudio && {
     ...describeMedia(firstAudio.media, firstAudio.mLineIndex),
-    opusPayloadType: firstAudio.media.rtp
-      .find((rtp) => String(rtp.codec).toLowerCase() === 'opus' && rtp.rate === 48000)?.payload,
+    opusPayloadType,
+    g711: opusPayloadType === undefined ? offeredG711(firstAudio.media) : undefined,
   };
 
   // werift borrows a bundled section's credentials only when the mids are "0", "1"…: without
@@ -161,8 +166,8 @@ export function normalizeOfferForWerift(sdp: string, analysis: OfferAnalysis): s
     if (mLineIndex === analysis.video.mLineIndex) {
       keepOnlyPayloadTypes(media, [analysis.video.h264.payloadType]);
     } else if (mLineIndex === analysis.audio?.mLineIndex) {
-      const opus = analysis.audio.opusPayloadType;
-      if (opus !== undefined) keepOnlyPayloadTypes(media, [opus]);
+      const chosen = analysis.audio.opusPayloadType ?? analysis.audio.g711?.payloadType;
+      if (chosen !== undefined) keepOnlyPayloadTypes(media, [chosen]);
       addImpliedStaticRtpmaps(media);
     } else if (analysis.ignoredMLineIndexes.includes(mLineIndex)) {
       media.port = 0;
@@ -214,7 +219,7 @@ export function finalizeAnswer(answerSdp: string, analysis: OfferAnalysis, optio
       if (isVideo) throw new NegotiationError('ANSWER_MISMATCH', 'The answer rejected the video that was offered.');
       continue;
     }
-    const expected = isVideo ? analysis.video.h264.payloadType : analysis.audio?.opusPayloadType;
+    const expected = isVideo ? analysis.video.h264.payloadType : (analysis.audio?.opusPayloadType ?? analysis.audio?.g711?.payloadType);
     if (expected !== undefined && !payloadTypesOf(media).includes(expected)) {
       throw new NegotiationError('ANSWER_MISMATCH',
         `The answer's ${media.type} uses payload types ${media.payloads ?? ''} instead of the offered ${expected}.`);
@@ -348,6 +353,16 @@ function keepOnlyPayloadTypes(media: MediaDescription, keep: number[]): void {
   media.fmtp = media.fmtp.filter((fmtp) => kept(fmtp.payload));
   if (media.rtcpFb) media.rtcpFb = media.rtcpFb.filter((feedback) => kept(feedback.payload));
   if (media.rtcpFbTrrInt) media.rtcpFbTrrInt = media.rtcpFbTrrInt.filter((trr) => kept(trr.payload));
+}
+
+/** The first PCMU or PCMA at 8 kHz in the offer's order: by a=rtpmap, or static PT 0/8 without one. */
+function offeredG711(media: MediaDescription): { payloadType: number; encoding: 'PCMU' | 'PCMA' } | undefined {
+  for (const payloadType of payloadTypesOf(media)) {
+    const rtpmap = media.rtp.find((rtp) => rtp.payload === payloadType);
+    const name = rtpmap ? String(rtpmap.codec).toUpperCase() : STATIC_AUDIO_CODECS.get(payloadType);
+    if ((name === 'PCMU' || name === 'PCMA') && (rtpmap?.rate ?? 8000) === 8000) return { payloadType, encoding: name };
+  }
+  return undefined;
 }
 
 function addImpliedStaticRtpmaps(media: MediaDescription): void {

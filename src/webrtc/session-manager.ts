@@ -5,7 +5,7 @@ import type { CameraStream } from '../camera/camera-stream.ts';
 import type { TalkbackManager } from '../camera/talkback-manager.ts';
 import type { PortLease, UdpPortPool } from './port-pool.ts';
 import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
-import { Session, type IceSettings, type SessionCloseReason, type SessionOptions } from './session.ts';
+import { Session, viewerAudioCodec, type IceSettings, type SessionCloseReason, type SessionOptions } from './session.ts';
 
 export interface SessionManagerOptions {
   streams: { get(cameraId: string): CameraStream | undefined };
@@ -128,7 +128,7 @@ export class SessionManager implements RtcSessions {
       const { session, answerSdp } = await this.#answerWithin(
         this.#answerOnOwnPorts({
           id: sessionId, cameraId, offerSdp, analysis, log,
-          ...(talk && { onViewerAudio: (packet: Buffer) => talk.pushOpus(packet) }),
+          ...(talk && { onViewerAudio: (packet: Buffer) => talk.pushRtp(packet) }),
           ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
         }),
         log,
@@ -233,11 +233,12 @@ export class SessionManager implements RtcSessions {
     });
   }
 
-  /** Talkback when the viewer sends audio (Opus) and the camera can take it from this session. */
+  /** Talkback when the viewer sends audio (Opus or G.711) and the camera can take it from this session. */
   #talkFor(cameraId: string, sessionId: string, analysis: OfferAnalysis) {
     const audio = analysis.audio;
-    if (!audio || audio.opusPayloadType === undefined || !(audio.direction === 'sendrecv' || audio.direction === 'sendonly')) return undefined;
-    return this.#options.talkback?.claim(cameraId, sessionId, audio.opusPayloadType);
+    const codec = viewerAudioCodec(analysis);
+    if (!audio || !codec || !(audio.direction === 'sendrecv' || audio.direction === 'sendonly')) return undefined;
+    return this.#options.talkback?.claim(cameraId, sessionId, codec);
   }
 
   #countFor(cameraId: string): number {

@@ -9,6 +9,7 @@ import {
   type RTCPeerConnectionConfig,
   type RTCRtpTransceiver,
 } from 'werift';
+import { muLawToALaw } from '../camera/g711.ts';
 import type { MediaPacket, StreamViewer } from '../camera/viewer.ts';
 import { finalizeAnswer, NegotiationError, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
 
@@ -64,6 +65,12 @@ export interface SessionStats {
 const H264 = () =>
   new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] });
 const OPUS = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
+// For offers without Opus (some Echo offers list only static PTs 0/8): the camera's audio as G.711.
+const PCMU = () => new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: 0 });
+const PCMA = () => new RTCRtpCodecParameters({ mimeType: 'audio/PCMA', clockRate: 8000, channels: 1, payloadType: 8 });
+
+/** What the viewer's audio m-line carries: Opus, or G.711 when it offered no Opus. */
+export type ViewerAudioCodec = { encoding: 'opus' | 'PCMU' | 'PCMA'; payloadType: number };
 
 /** A viewer asking for keyframes faster than this gets one replay per interval (the cache is a whole GOP). */
 const KEYFRAME_REPLAY_INTERVAL_MS = 1000;
@@ -74,9 +81,9 @@ const RTCP_PSFB = 206;
 const PSFB_PLI = 1;
 const PSFB_FIR = 4;
 
-/** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms Opus frame. */
+/** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms audio frame. */
 const VIDEO_TIMESTAMP_STEP = 3000;
-const AUDIO_TIMESTAMP_STEP = 960;
+const AUDIO_TIMESTAMP_STEP = { opus: 960, PCMU: 160, PCMA: 160 } as const;
 
 /**
  * werift treats an empty iceServers list as "use stun.l.google.com", and its gathering waits up
@@ -86,7 +93,7 @@ const AUDIO_TIMESTAMP_STEP = 960;
 export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
   const stun = ice.iceServers.length > 0;
   return {
-    codecs: { video: [H264()], audio: [OPUS()] },
+    codecs: { video: [H264()], audio: [OPUS(), PCMU(), PCMA()] },
     iceServers: stun ? ice.iceServers : [{ urls: 'stun:127.0.0.1:9' }],
     iceStunGatherTimeout: stun ? 1 : 0,
     iceUseIpv6: false,
@@ -165,6 +172,20 @@ function viewerAudioListener(pc: RTCPeerConnection, onViewerAudio: ((packet: Buf
   return follow;
 }
 
+/** The audio this viewer gets: Opus when offered, else the G.711 it offered; undefined: none. */
+export function viewerAudioCodec(analysis: OfferAnalysis): ViewerAudioCodec | undefined {
+  const audio = analysis.audio;
+  if (audio?.opusPayloadType !== undefined) return { encoding: 'opus', payloadType: audio.opusPayloadType };
+  return audio?.g711;
+}
+
+/** The µ-law packet with an A-law payload, for a PCMA viewer (the header is werift's to rewrite). */
+function asALaw(packet: MediaPacket): MediaPacket {
+  const { payloadOffset, payloadLength } = packet.header;
+  const data = Buffer.concat([packet.data.subarray(0, payloadOffset), muLawToALaw(packet.data.subarray(payloadOffset, payloadOffset + payloadLength))]);
+  return { kind: 'g711', data, header: packet.header, keyframe: false };
+}
+
 /** Parses a packet once for every viewer; werift clones what it is given before rewriting it. */
 function parsed(packet: MediaPacket): RtpPacket {
   packet.parsed ??= RtpPacket.deSerialize(packet.data);
@@ -191,6 +212,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   readonly #audio: RTCRtpTransceiver | undefined;
   readonly #videoOut: BoundedSender;
   readonly #audioOut: BoundedSender | undefined;
+  readonly #audioCodec: ViewerAudioCodec['encoding'] | undefined;
   #lastRtcpAt = 0;
   #silenceWatch: NodeJS.Timeout | undefined;
   #lastKeyframeReplayAt = Number.NEGATIVE_INFINITY;
@@ -207,6 +229,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     this.#log = options.log;
     this.#video = video;
     this.#audio = audio;
+    this.#audioCodec = audio ? viewerAudioCodec(options.analysis)?.encoding : undefined;
     const limit = options.sendQueueLimit ?? 512;
     this.#videoOut = new BoundedSender((p) => video.sender.sendRtp(p), limit, this.stats);
     this.#audioOut = audio && new BoundedSender((p) => audio.sender.sendRtp(p), limit, this.stats);
@@ -249,7 +272,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       await video.sender.replaceTrack(new MediaStreamTrack({ kind: 'video' }));
       let audio: RTCRtpTransceiver | undefined;
       const talkback = options.onViewerAudio !== undefined;
-      if (analysis.audio?.opusPayloadType !== undefined) {
+      if (viewerAudioCodec(analysis)) {
         audio = transceivers.find((t) => t.mLineIndex === analysis.audio!.mLineIndex);
         audio?.setDirection(talkback ? 'sendrecv' : 'sendonly');
         await audio?.sender.replaceTrack(new MediaStreamTrack({ kind: 'audio' }));
@@ -284,7 +307,9 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     if (!this.ready) return;
     this.#lastOfferedAt = performance.now();
     if (packet.kind !== 'video') {
-      this.#audioOut?.offer(packet);
+      // Opus viewers take the Opus copy; G.711 viewers the µ-law one (as A-law for PCMA).
+      if (packet.kind === 'audio' ? this.#audioCodec === 'opus' : this.#audioCodec === 'PCMU') this.#audioOut?.offer(packet);
+      else if (packet.kind === 'g711' && this.#audioCodec === 'PCMA') this.#audioOut?.offer(asALaw(packet));
       return;
     }
     this.#videoOut.offer(packet);
@@ -346,7 +371,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   sourceChanged(): void {
     const header = { sequenceNumber: 0, timestamp: 0 } as RtpPacket['header'];
     this.#video.sender.replaceRTP(header, false, VIDEO_TIMESTAMP_STEP);
-    this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP);
+    this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP[this.#audioCodec ?? 'opus']);
   }
 
   #watchSilence(timeoutMs: number): void {

@@ -199,6 +199,27 @@ describe('buildFfmpegArgs: outputs', () => {
     });
   }
 
+  it('g711Rtp: Opus and µ-law from the same camera audio, selected by stream index, µ-law in 20 ms packets', () => {
+    const G711 = { port: 40006, payloadType: 0, ssrc: 0x5eed0003 };
+    const args = buildFfmpegArgs(input({ g711Rtp: G711, audio: { present: true, codec: 'aac' } }));
+    assert.deepEqual(args.filter((a, n) => args[n - 1] === '-map'), ['0:v:0', '0:a:0?', '0:a:0?']);
+    assert.equal(flag(args, '-c:a:0'), 'libopus');
+    assert.equal(flag(args, '-ar:a:0'), '48000');
+    assert.equal(flag(args, '-c:a:1'), 'pcm_mulaw');
+    assert.equal(flag(args, '-ar:a:1'), '8000');
+    assert.equal(flag(args, '-c:a'), undefined, 'no option for every audio stream at once');
+    const slaves = teeSlaves(args);
+    assert.equal(slaves.length, 3);
+    assert.match(slaves[1]!, /^\[select=1:f=rtp:payload_type=111:.*onfail=ignore\]rtp:\/\/127\.0\.0\.1:40004\?pkt_size=1200$/);
+    assert.match(slaves[2]!, /^\[select=2:f=rtp:payload_type=0:.*onfail=ignore\]rtp:\/\/127\.0\.0\.1:40006\?pkt_size=172$/);
+    // A µ-law camera's audio is copied, not re-encoded; Opus copied too when the camera sends it.
+    assert.equal(flag(buildFfmpegArgs(input({ g711Rtp: G711, audio: { present: true, codec: 'pcm_mulaw' } })), '-c:a:1'), 'copy');
+    assert.equal(flag(buildFfmpegArgs(input({ g711Rtp: G711, audio: { present: true, codec: 'opus' } })), '-c:a:0'), 'copy');
+    // Known without audio: neither.
+    assert.equal(teeSlaves(buildFfmpegArgs(input({ g711Rtp: G711, audio: { present: false } }))).length, 1);
+    assert.throws(() => buildFfmpegArgs(input({ g711Rtp: { ...G711, port: AUDIO.port } })), /port and SSRC of its own/);
+  });
+
   it('no audioRtp: video only', () => {
     const args = buildFfmpegArgs(input({ audioRtp: undefined, audio: { present: true, codec: 'aac' } }));
     assert.ok(args.includes('-an'));

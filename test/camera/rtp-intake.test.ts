@@ -44,10 +44,10 @@ async function send(socket: Socket, port: number, packet: Buffer): Promise<void>
 }
 
 describe('RtpIntake', () => {
-  it('binds two distinct loopback ports', async () => {
+  it('binds three distinct loopback ports (video, Opus, G.711)', async () => {
     const intake = await open();
-    assert.ok(intake.videoPort > 0 && intake.audioPort > 0);
-    assert.notEqual(intake.videoPort, intake.audioPort);
+    assert.ok(intake.videoPort > 0 && intake.audioPort > 0 && intake.g711Port > 0);
+    assert.equal(new Set([intake.videoPort, intake.audioPort, intake.g711Port]).size, 3);
     assert.ok(intake.receiveBufferBytes > 0);
   });
 

@@ -9,6 +9,12 @@ test('talkback SDP describes the viewer Opus on the given port and payload type'
   assert.match(sdp, /\r\nm=audio 45000 RTP\/AVP 111\r\na=rtpmap:111 opus\/48000\/2\r\n$/);
 });
 
+test('talkback SDP for a viewer that sends G.711 (its offer had no Opus)', () => {
+  assert.match(talkbackSdp({ port: 45000, payloadType: 0, encoding: 'PCMU' }), /\r\nm=audio 45000 RTP\/AVP 0\r\na=rtpmap:0 PCMU\/8000\r\n$/);
+  assert.match(talkbackSdp({ port: 45000, payloadType: 8, encoding: 'PCMA' }), /\r\na=rtpmap:8 PCMA\/8000\r\n$/);
+  assert.match(talkbackSdp({ port: 45000, payloadType: 111, encoding: 'opus' }), /\r\na=rtpmap:111 opus\/48000\/2\r\n$/);
+});
+
 test('talkback args: SDP from stdin, G.711 8 kHz mono raw to stdout, jitter buffer bounded', () => {
   const cases: Array<[Parameters<typeof buildTalkbackArgs>[0], string, string, string]> = [
     [{ port: 1, payloadType: 111, codec: 'PCMU' }, 'pcm_mulaw', 'mulaw', '60000'],

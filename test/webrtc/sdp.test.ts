@@ -86,9 +86,19 @@ describe('analyzeOffer: offers we can answer', () => {
     assert.equal(analysis.video.h264.profileLevelId, '42e01f');
   });
 
-  test('audio offered without Opus: usable video, no Opus PT', () => {
+  test('audio offered without Opus: usable video, no Opus PT, the first G.711 (static PT, no rtpmap) chosen', () => {
     const sdp = echo.replace('m=audio 1 UDP/TLS/RTP/SAVPF 111 0 8', 'm=audio 1 UDP/TLS/RTP/SAVPF 0 8').replace('a=rtpmap:111 opus/48000/2\r\n', '');
-    assert.equal(analyzeOffer(sdp).audio?.opusPayloadType, undefined);
+    const analysis = analyzeOffer(sdp);
+    assert.equal(analysis.audio?.opusPayloadType, undefined);
+    assert.deepEqual(analysis.audio?.g711, { payloadType: 0, encoding: 'PCMU' });
+    const pcmaFirst = analyzeOffer(sdp.replace('SAVPF 0 8', 'SAVPF 8 0'));
+    assert.deepEqual(pcmaFirst.audio?.g711, { payloadType: 8, encoding: 'PCMA' });
+    // werift is handed the chosen PT alone, with the rtpmap it implies.
+    const audio = section(normalizeOfferForWerift(sdp, analysis), 'audio');
+    assert.match(audio, /^m=audio 1 UDP\/TLS\/RTP\/SAVPF 0\r\n/);
+    assert.match(audio, /a=rtpmap:0 PCMU\/8000/);
+    // With Opus offered, G.711 is not used.
+    assert.equal(analyzeOffer(echo).audio?.g711, undefined);
   });
 
   test('video only: no audio', () => {
@@ -191,11 +201,11 @@ describe('normalizeOfferForWerift', () => {
     assert.match(section(normalized, 'audio'), /^m=audio \d+ UDP\/TLS\/RTP\/SAVPF 111\r\n/);
   });
 
-  test('audio without Opus: static PTs 0/8 get the a=rtpmap they imply', () => {
-    const sdp = echo.replace('m=audio 1 UDP/TLS/RTP/SAVPF 111 0 8', 'm=audio 1 UDP/TLS/RTP/SAVPF 0 8').replace('a=rtpmap:111 opus/48000/2\r\n', '');
+  test('audio without Opus: only the chosen G.711 stays, with the a=rtpmap its static PT implies', () => {
+    const sdp = echo.replace('m=audio 1 UDP/TLS/RTP/SAVPF 111 0 8', 'm=audio 1 UDP/TLS/RTP/SAVPF 8 0').replace('a=rtpmap:111 opus/48000/2\r\n', '');
     const audio = section(normalizeOfferForWerift(sdp, analyzeOffer(sdp)), 'audio');
-    assert.match(audio, /a=rtpmap:0 PCMU\/8000/);
     assert.match(audio, /a=rtpmap:8 PCMA\/8000/);
+    assert.doesNotMatch(audio, /a=rtpmap:0 /);
   });
 
   test('drops an a=rtcp without an address (RFC 3605 allows it; werift throws on it)', () => {
