@@ -27,6 +27,7 @@ import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sess
 import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
 import { UdpPortPool } from './webrtc/port-pool.ts';
 import { installSrtpKeyCache } from './webrtc/srtp-key-cache.ts';
+import { weriftPatched } from './webrtc/werift-guard.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -255,6 +256,9 @@ export class App {
     if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version, release: this.#ffmpeg.release }, 'ffmpeg found');
     if (this.#ffmpeg.version && !this.#ffmpeg.release) this.log.warn({ version: this.#ffmpeg.version }, 'ffmpeg version not recognised: using the flags of ffmpeg 5.1 and later');
+    if (!weriftPatched()) {
+      this.log.error('werift is not patched (patches/werift+0.25.2.patch): one spoofed datagram could end a live view; reinstall with npm ci (it runs patch-package) with patches/ present');
+    }
     this.health.start();
     this.cloud.start();
     this.eventSources.start();
@@ -289,6 +293,8 @@ export class App {
       // Informational: a camera being down does not make the bridge unready.
       cameras: { ok: true, ...cameras },
       sessions: { ok: true, active: this.sessions.size },
+      // An install without porchlight's werift patch is open to spoofed datagrams: not ready.
+      webrtc: { ok: weriftPatched(), weriftPatched: weriftPatched() },
       // Informational like cameras: a broker that is down stops no live view.
       ...(this.eventSources.mqttStatus() && { mqtt: { ok: true, ...mqttReadiness(this.eventSources.mqttStatus()!) } }),
       // Events are best effort for readiness, but a needed re-link is shown loudly.

@@ -327,7 +327,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
    */
   #watchTransport(): void {
     const transport = this.#video.dtlsTransport;
-    if (!transport) return;
+    // Closed while answering (a timeout, a replacing offer): nothing to watch, no timer to leak.
+    if (!transport || this.#closed) return;
     transport.onRtcp.subscribe((rtcp) => {
       if (rtcp.type !== RTCP_PSFB) return;
       const count = (rtcp as { feedback?: { count?: number } }).feedback?.count;

@@ -57,9 +57,16 @@ describe('docker/Dockerfile', () => {
     const ci = ciStage.instructions.flatMap((i) => (i.keyword === 'RUN' ? simpleCommands(i.args) : [])).map((w) => invocation(w, 'npm', 'ci')).find(Boolean)!;
     for (const flag of setupCi) assert.ok(ci.includes(flag), `npm ci in the image lacks setup.sh's ${flag}`);
     assert.deepEqual(ci.filter((flag) => !setupCi.includes(flag)).sort(), ['--omit=dev', '--omit=optional']);
-    // --omit=optional is there for ffmpeg-static alone (its install downloads from outside the npm
-    // registry; the image has Debian's ffmpeg). Another optional dependency would be left out too.
-    assert.deepEqual(Object.keys(packageJson.optionalDependencies ?? {}), ['ffmpeg-static'], 'a new optionalDependency: decide whether the image needs it');
+    // --omit=optional leaves out ffmpeg-static (its install downloads from outside the npm
+    // registry; the image has Debian's ffmpeg) and the static ffmpeg 4.1 the tests run against.
+    // Another optional dependency would be left out too.
+    assert.deepEqual(Object.keys(packageJson.optionalDependencies ?? {}).sort(), ['@ffmpeg-installer/linux-x64', 'ffmpeg-static'], 'a new optionalDependency: decide whether the image needs it');
+    // patch-package (postinstall) finds nothing to apply without patches/: werift would ship unpatched.
+    const copies = ciStage.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    const ciLine = ciStage.instructions.findIndex((i) => i.keyword === 'RUN' && /npm ci/.test(i.args));
+    const patchesLine = ciStage.instructions.findIndex((i) => i.keyword === 'COPY' && /^patches\s/.test(i.args));
+    assert.ok(packageJson.scripts?.postinstall?.includes('patch-package'), 'werift is patched at install');
+    assert.ok(patchesLine >= 0 && patchesLine < ciLine, `patches/ is copied before npm ci (COPY lines: ${copies.join('; ')})`);
     const ciWorkdir = ciStage.instructions.filter((i) => i.keyword === 'WORKDIR').at(-1)?.args;
     const copied = finalOf('COPY').find((copy) => leadingFlags(copy.args).flags.get('from') === ciStage.name);
     assert.ok(copied, `the runtime stage copies from ${ciStage.name}`);

@@ -174,6 +174,7 @@ export const setupScript = read('scripts/setup.sh');
 export const packageJson = JSON.parse(read('package.json')) as {
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
+  scripts?: Record<string, string>;
 };
 
 /** ENTRYPOINT then CMD of the final stage: what `docker run` runs. */
