@@ -128,6 +128,13 @@ describe('events to Alexa', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(eventsNamed(cloud, 'AddOrUpdateReport').length, 1);
     assert.equal(eventsNamed(cloud, 'DeleteReport').length, 1);
+
+    // The doorbell becomes a motion sensor: Alexa hears of its new capability.
+    await bridge.close();
+    bridge = await startBridge({ ...changed, cameras: [{ ...changed.cameras[0]!, motion: true }] }, { dir });
+    const gained = await until('AddOrUpdateReport with MotionSensor', () => eventsNamed(cloud, 'AddOrUpdateReport')[1], 5000);
+    assertValidAlexaMessage(gained);
+    assert.ok(gained.event.payload.endpoints[0].capabilities.some((c: any) => c.interface === 'Alexa.MotionSensor'));
   });
 
   test('no token, secret or grant code in the log', () => {
