@@ -16,10 +16,8 @@ import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
 import { CameraEvents, type EventSourceName } from './events/camera-events.ts';
 import { EventSources, hasMotion } from './events/event-sources.ts';
-import type { MqttStatus } from './events/mqtt-source.ts';
-import type { OnvifStatus } from './events/onvif-source.ts';
+import { cameraEventsView, mqttReadiness, onvifReadiness } from './events/event-status.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
-import type { CameraEventsView, EventSourceView } from './web/console-api.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import { buildHttpServer } from './http/server.ts';
 import { Metrics } from './metrics.ts';
@@ -244,7 +242,7 @@ export class App {
       health: (cameraId) => this.health.health(cameraId),
       stream: (cameraId) => this.streams.peek(cameraId)?.status(),
       talkback: (cameraId) => this.talkback.status(cameraId),
-      events: (cameraId) => this.#eventsView(cameraId),
+      events: (cameraId) => cameraEventsView(cameraId, this.events, this.eventSources),
       sessions: () => this.sessions.list(),
       alexa: () => this.cloud.status(),
     });
@@ -324,17 +322,7 @@ export class App {
     return this.#closing ? undefined : this.streams.peek(cameraId);
   }
 
-  #eventsView(cameraId: string): CameraEventsView | undefined {
-    const motion = this.events.motion(cameraId);
-    const sources: EventSourceView[] = [];
-    const onvif = this.eventSources.onvifStatus(cameraId);
-    if (onvif) sources.push({ name: 'onvif', state: onvif.state, ...(onvif.reason && onvif.state === 'failing' && { reason: onvif.reason }) });
-    const mqtt = this.eventSources.mqttStatus();
-    if (mqtt) sources.push({ name: 'mqtt', state: mqtt.state, ...(mqtt.lastError && mqtt.state !== 'connected' && { reason: mqtt.lastError }) });
-    const recent = this.events.recent(cameraId);
-    if (!motion && sources.length === 0 && recent.length === 0) return undefined;
-    return { ...(motion && { motion: motion.value }), sources, recent };
-  }
+
 
   /** Why a camera cannot be viewed now, for an ENDPOINT_UNREACHABLE answer; undefined when it can. */
   #unavailable(cameraId: string): string | undefined {
@@ -363,14 +351,6 @@ export class App {
     })();
     return this.#closing;
   }
-}
-
-function onvifReadiness(status: OnvifStatus): Record<string, unknown> {
-  return { state: status.state, since: status.since, ...(status.reason && status.state !== 'subscribed' && { reason: status.reason }), ...(status.clockOffsetMs !== undefined && { clockOffsetMs: status.clockOffsetMs }), events: status.events };
-}
-
-function mqttReadiness(status: MqttStatus): Record<string, unknown> {
-  return { state: status.state, url: status.url, since: status.since, ...(status.lastError && status.state !== 'connected' && { lastError: status.lastError }), messages: status.messages };
 }
 
 async function findFfmpeg(override: string | undefined): Promise<FfmpegStatus> {
