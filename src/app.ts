@@ -19,6 +19,7 @@ import { EventSources, hasMotion } from './events/event-sources.ts';
 import { cameraEventsView, mqttReadiness, onvifReadiness } from './events/event-status.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
+import type { ConnectionLimits } from './http/connection-guard.ts';
 import { buildHttpServer } from './http/server.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
@@ -72,6 +73,8 @@ export interface AppOptions {
   cameraDownMs?: number;
   /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
   eventSourceRetry?: { initialMs: number; maxMs: number };
+  /** HTTP timeouts and connection caps (default: http/connection-guard.ts); tests shorten them. */
+  httpLimits?: Partial<ConnectionLimits>;
   /** Used instead of FFMPEG_PATH: tests run another ffmpeg without touching process.env. */
   ffmpegPath?: string;
 }
@@ -231,6 +234,8 @@ export class App {
       },
       console: this.#consoleBackend(),
       ...(config.server.tls && { tls: config.server.tls }),
+      ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
+      ...(options.httpLimits && { limits: options.httpLimits }),
     });
   }
 

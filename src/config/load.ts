@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
@@ -158,6 +158,9 @@ function semanticProblems(config: ConfigFile): string[] {
   if (low < 1024 || high > 65535 || low > high) {
     problems.push('webrtc.udpPorts: must be a range within 1024-65535 whose first port is not above its last');
   }
+  config.server.trustedProxies?.forEach((address, i) => {
+    if (!isIP(address)) problems.push(`server.trustedProxies[${i}]: must be an IP address`);
+  });
   config.webrtc.hostAddresses?.forEach((address, i) => {
     if (!isIPv4(address)) problems.push(`webrtc.hostAddresses[${i}]: must be an IPv4 address`);
   });

@@ -74,6 +74,8 @@ export const ConfigSchema = Strict({
     proxySecret: Type.Optional(Secret()),
     adminToken: Type.Optional(Secret()),
     tls: Type.Optional(Strict({ cert: Str(), key: Str() })),
+    /** Reverse proxies in front of the bridge: their X-Forwarded-For is believed, their connections not capped per address. */
+    trustedProxies: Type.Optional(Type.Array(Str(), { errorMessage: 'must be a list of IP addresses' })),
   }, { default: {} }),
   dataDir: Str({ default: './data' }),
   healthIntervalSec: Num(5, 86400, { default: 30 }),

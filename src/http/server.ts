@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -8,6 +9,7 @@ import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-route
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
+import { capConnectionsPerAddress, DEFAULT_LIMITS, requestDeadline, type ConnectionLimits } from './connection-guard.ts';
 
 export interface HttpServerOptions {
   log: Logger;
@@ -21,6 +23,10 @@ export interface HttpServerOptions {
   console: ConsoleRoutesOptions['backend'];
   metrics: MetricsRouteOptions['metrics'];
   tls?: { cert: string; key: string };
+  /** Reverse proxies whose X-Forwarded-For is believed and whose connections are not capped per address. */
+  trustedProxies?: string[];
+  /** Timeouts and connection caps; tests shorten them. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /**
@@ -28,12 +34,18 @@ export interface HttpServerOptions {
  * explicitly, each owning its routes; errors are shaped in one place.
  */
 export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const proxies = options.trustedProxies ?? [];
   const common = {
     loggerInstance: options.log,
     // Per-request lines go out at debug from the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    // The bridge usually sits behind a reverse proxy in a home network.
-    trustProxy: true,
+    // X-Forwarded-For only from a configured reverse proxy: anyone else could claim any address.
+    trustProxy: proxies.length > 0 ? proxies : false,
+    connectionTimeout: limits.idleTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http2SessionTimeout: limits.idleTimeoutMs,
   };
   // With a certificate: HTTPS with HTTP/2, HTTP/1.1 still accepted on the same port.
   const app = (
@@ -41,6 +53,12 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       ? Fastify({ ...common, http2: true, https: { allowHTTP1: true, cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } })
       : Fastify(common)
   ) as unknown as FastifyInstance;
+
+  const server = app.server as unknown as HttpServer;
+  server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  const stopCapping = capConnectionsPerAddress(server, limits, new Set(proxies), options.log);
+  app.addHook('onClose', async () => stopCapping());
+  requestDeadline(app, limits.requestTimeoutMs);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;

@@ -1,0 +1,91 @@
+import type { Server, Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+
+/**
+ * Limits that keep sockets from being hoarded without credentials (an idle socket, a body
+ * trickled a byte at a time, a TLS session gone quiet): the signed directive from the Lambda and
+ * /healthz must always find room.
+ */
+export interface ConnectionLimits {
+  /** A socket that sends nothing for this long is closed. */
+  idleTimeoutMs: number;
+  /** A whole request (headers and up to 64 KiB of body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** Headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection between requests is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections in all. */
+  maxConnections: number;
+  /** Open connections from one address (a reverse proxy listed in server.trustedProxies is exempt). */
+  maxPerAddress: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  idleTimeoutMs: 30_000,
+  // 64 KiB in 20 s is 3.2 KiB/s: far below any link the Lambda or a LAN browser uses.
+  requestTimeoutMs: 20_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 10_000,
+  maxConnections: 256,
+  maxPerAddress: 32,
+};
+
+/**
+ * A request (its body and our answer) must be done within `ms` of its headers: Node checks its
+ * own requestTimeout only every 30 s, so a body trickled a byte at a time would hold the socket
+ * that long. WebSocket upgrades (the console's live updates) are long-lived by design.
+ */
+export function requestDeadline(app: FastifyInstance, ms: number): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.upgrade) return;
+    const timer = setTimeout(() => {
+      request.log.info({ url: request.url, deadlineMs: ms }, 'request not complete in time: closing its connection');
+      request.raw.destroy();
+    }, ms);
+    const done = () => clearTimeout(timer);
+    reply.raw.once('finish', done);
+    reply.raw.once('close', done);
+  });
+}
+
+/** How often refusals are logged: one line per address per interval, with a count. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Caps connections per address on a listening server (plain or TLS: the raw TCP socket is
+ * counted, before any handshake). Returns a function that stops it.
+ */
+export function capConnectionsPerAddress(server: Server, limits: Pick<ConnectionLimits, 'maxPerAddress' | 'maxConnections'>, exempt: ReadonlySet<string>, log: Logger): () => void {
+  const open = new Map<string, number>();
+  const refused = new Map<string, { count: number; loggedAt: number }>();
+  server.maxConnections = limits.maxConnections;
+  const onConnection = (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (exempt.has(address)) return;
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > limits.maxPerAddress) {
+      socket.destroy();
+      const entry = refused.get(address) ?? { count: 0, loggedAt: 0 };
+      entry.count += 1;
+      const now = Date.now();
+      if (now - entry.loggedAt >= REFUSAL_LOG_INTERVAL_MS) {
+        log.warn({ address, refused: entry.count, maxPerAddress: limits.maxPerAddress }, 'too many connections from one address: refusing');
+        entry.loggedAt = now;
+        entry.count = 0;
+      }
+      refused.set(address, entry);
+      if (refused.size > 1000) refused.clear();
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  };
+  server.on('connection', onConnection);
+  return () => server.off('connection', onConnection);
+}
