@@ -235,6 +235,7 @@ export class App {
       console: this.#consoleBackend(),
       ...(config.server.tls && { tls: config.server.tls }),
       ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
+      signatureLedger: this.cloud.signatureLedger(),
       ...(options.httpLimits && { limits: options.httpLimits }),
     });
   }

@@ -6,6 +6,8 @@ import type { Config } from '../config/schema.ts';
 import { EVENT_GATEWAYS } from './event-gateway.ts';
 import { LwaTokens } from './lwa.ts';
 import { EventOutbox, type OutboxOptions, type OutboxStatus } from './outbox.ts';
+import type { SignatureLedger } from '../http/signature.ts';
+import { StoredSignatureLedger } from './signature-ledger.ts';
 import { CloudStore } from './store.ts';
 
 export interface AlexaCloudOptions {
@@ -115,6 +117,11 @@ export class AlexaCloud implements AccountLinking {
 
   get outbox(): EventOutbox {
     return this.#outbox;
+  }
+
+  /** Proxy signatures seen within the window, in the same store: replays stay refused after a restart. */
+  signatureLedger(): SignatureLedger {
+    return new StoredSignatureLedger(this.#store);
   }
 
   async close(): Promise<void> {

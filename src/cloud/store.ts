@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS outbox (
   last_error      TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox (coalesce_key);
+CREATE TABLE IF NOT EXISTS seen_signatures (
+  mac        TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
 `;
 
 /**

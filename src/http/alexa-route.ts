@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
-import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.ts';
+import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature, type SignatureLedger } from './signature.ts';
 
 export const ALEXA_BODY_LIMIT = 64 * 1024;
 
@@ -8,6 +8,8 @@ export interface AlexaRouteOptions {
   proxySecret: string;
   dispatch: (directive: unknown) => Promise<AlexaEvent>;
   nowSec?: () => number;
+  /** Seen signatures kept across restarts (the store): a captured directive cannot be replayed after one. */
+  ledger?: SignatureLedger;
 }
 
 /**
@@ -16,8 +18,8 @@ export interface AlexaRouteOptions {
  * every answer is HTTP 200 with a valid Alexa message.
  */
 export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: FastifyInstance, options) => {
-  const replays = new ReplayGuard();
   const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
+  const replays = new ReplayGuard(undefined, options.ledger, nowSec());
 
   // The signature covers the raw bytes, so this route takes every body unparsed.
   app.removeAllContentTypeParsers();

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { alexaRoute } from './alexa-route.ts';
+import type { SignatureLedger } from './signature.ts';
 import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   tls?: { cert: string; key: string };
   /** Reverse proxies whose X-Forwarded-For is believed and whose connections are not capped per address. */
   trustedProxies?: string[];
+  /** Seen proxy signatures kept across restarts. */
+  signatureLedger?: SignatureLedger;
   /** Timeouts and connection caps; tests shorten them. */
   limits?: Partial<ConnectionLimits>;
 }
@@ -74,7 +77,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { readiness: options.readiness });
   app.register(metricsRoute, { metrics: options.metrics });
-  app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch });
+  app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch, ...(options.signatureLedger && { ledger: options.signatureLedger }) });
   app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.
   app.register(websocket, { options: { maxPayload: 4096 } });

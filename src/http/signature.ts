@@ -43,16 +43,28 @@ export function verifySignature(secret: string, request: SignedRequest, nowSec: 
   return { ok: true, timestamp: seconds, mac: match[1]!.toLowerCase() };
 }
 
+/** Where seen signatures outlive a restart (the store); the guard keeps its own copy in memory. */
+export interface SignatureLedger {
+  /** Signatures still inside the window, as [mac, expiresAtSec], oldest first. */
+  alive(nowSec: number): Array<[string, number]>;
+  add(mac: string, expiresAtSec: number): void;
+  prune(nowSec: number): void;
+}
+
 /**
  * Remembers signatures seen within the acceptance window, so a captured request cannot be
- * replayed. Entries expire with the window; the map is pruned as it is used, no timer needed.
+ * replayed — after a restart too, when given a ledger. Entries expire with the window; the map is
+ * pruned as it is used, no timer needed.
  */
 export class ReplayGuard {
   readonly #seen = new Map<string, number>();
   readonly #maxEntries: number;
+  readonly #ledger: SignatureLedger | undefined;
 
-  constructor(maxEntries = 100_000) {
+  constructor(maxEntries = 100_000, ledger?: SignatureLedger, nowSec = Math.floor(Date.now() / 1000)) {
     this.#maxEntries = maxEntries;
+    this.#ledger = ledger;
+    for (const [mac, expires] of ledger?.alive(nowSec) ?? []) this.#seen.set(mac, expires);
   }
 
   /** True the first time a signature is seen inside the window; false for a replay. */
@@ -65,6 +77,7 @@ export class ReplayGuard {
       if (oldest !== undefined) this.#seen.delete(oldest);
     }
     this.#seen.set(mac, timestamp + MAX_SKEW_SEC);
+    this.#ledger?.add(mac, timestamp + MAX_SKEW_SEC);
     return true;
   }
 
@@ -73,6 +86,7 @@ export class ReplayGuard {
   }
 
   #prune(nowSec: number): void {
+    this.#ledger?.prune(nowSec);
     // Insertion order is roughly expiry order; stop at the first entry still alive.
     for (const [mac, expires] of this.#seen) {
       if (expires >= nowSec) break;
