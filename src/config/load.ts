@@ -164,9 +164,32 @@ function semanticProblems(config: ConfigFile): string[] {
   config.webrtc.hostAddresses?.forEach((address, i) => {
     if (!isIPv4(address)) problems.push(`webrtc.hostAddresses[${i}]: must be an IPv4 address`);
   });
+  for (const name of ['adminToken', 'proxySecret'] as const) {
+    const secret = config.server[name];
+    if (secret === undefined) continue;
+    const { bits, ok } = secretStrength(secret);
+    if (!ok) {
+      problems.push(`server.${name}: too weak (about ${bits} bits, ${new Set(secret).size} distinct characters): use at least ${MIN_SECRET_BITS} bits of randomness, e.g. \`openssl rand -base64 24\`, or leave it out and porchlight generates one`);
+    }
+  }
   if (config.mqtt && !isUrl(config.mqtt.url)) problems.push('mqtt.url: is not a valid URL (expected mqtt://host:1883)');
   if (config.alexa.clientId && !config.alexa.clientSecret) problems.push('alexa.clientSecret: is required when alexa.clientId is set');
   return problems;
+}
+
+/** About 128 bits: a guessable admin token or proxy secret opens the console or lets anyone forge directives. */
+export const MIN_SECRET_BITS = 128;
+const MIN_DISTINCT_CHARACTERS = 10;
+
+/**
+ * A configured secret's strength, estimated from its length and the character classes it uses
+ * (lower, upper, digits, others), with too few distinct characters counting as weak whatever
+ * the length ("aaaa…"). Pure.
+ */
+export function secretStrength(secret: string): { bits: number; ok: boolean } {
+  const pool = (/[a-z]/.test(secret) ? 26 : 0) + (/[A-Z]/.test(secret) ? 26 : 0) + (/[0-9]/.test(secret) ? 10 : 0) + (/[^a-zA-Z0-9]/.test(secret) ? 32 : 0);
+  const bits = Math.floor(secret.length * Math.log2(Math.max(pool, 1)));
+  return { bits, ok: bits >= MIN_SECRET_BITS && new Set(secret).size >= MIN_DISTINCT_CHARACTERS };
 }
 
 function isUrl(text: string): boolean {

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
+import type { Logger } from 'pino';
+import { SampledLog } from '../util/sampled-log.ts';
 import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature, type SignatureLedger } from './signature.ts';
 
 export const ALEXA_BODY_LIMIT = 64 * 1024;
@@ -20,6 +22,8 @@ export interface AlexaRouteOptions {
 export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: FastifyInstance, options) => {
   const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
   const replays = new ReplayGuard(undefined, options.ledger, nowSec());
+  // Anyone on the internet can post here: one line per reason per minute, with a count.
+  const refusals = new SampledLog(app.log as Logger);
 
   // The signature covers the raw bytes, so this route takes every body unparsed.
   app.removeAllContentTypeParsers();
@@ -35,7 +39,7 @@ export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: Fas
     );
     if (!check.ok || !replays.accept(check.mac, check.timestamp, now)) {
       const reason = check.ok ? 'replay' : check.reason;
-      request.log.warn({ reason }, 'refused an unsigned or badly signed /alexa request');
+      refusals.warn(reason, { reason }, 'refused an unsigned or badly signed /alexa request');
       return reply.code(401).send({ error: 'unauthorized', reason });
     }
     let directive: unknown;

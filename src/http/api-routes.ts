@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { adminAuth } from './admin-auth.ts';
+import type { Logger } from 'pino';
+import { AdminGate, adminAuth } from './admin-auth.ts';
 
 export type DoorbellOutcome = 'queued' | 'folded' | 'not-configured' | 'not-a-doorbell' | 'unknown-camera';
 
@@ -7,6 +8,8 @@ export type MotionOutcome = 'unknown-camera' | 'no-motion-sensor' | { detectionS
 
 export interface ApiRoutesOptions {
   adminToken: string;
+  /** Shared with the console's routes, so wrong tokens count together; made here when absent. */
+  adminGate?: AdminGate;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
   reportMotion: (cameraId: string, detected: boolean) => MotionOutcome;
 }
@@ -26,7 +29,7 @@ const motionBody = {
 
 /** /api/*: the console's API, every route behind the admin token. */
 export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, options) => {
-  app.addHook('onRequest', adminAuth(options.adminToken));
+  app.addHook('onRequest', adminAuth(options.adminGate ?? new AdminGate(options.adminToken, { log: app.log as Logger })));
 
   app.post<{ Params: { id: string } }>('/api/cameras/:id/doorbell', { schema: { params: cameraParams } }, async (request, reply) => {
     const outcome = options.pressDoorbell(request.params.id);

@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { SampledLog } from '../util/sampled-log.ts';
 
 /**
  * Limits that keep sockets from being hoarded without credentials (an idle socket, a body
@@ -21,6 +22,9 @@ export interface ConnectionLimits {
   /** Open connections from one address (a reverse proxy listed in server.trustedProxies is exempt). */
   maxPerAddress: number;
 }
+
+/** Where this host's own processes connect from (a reverse proxy beside the bridge): never capped per address. */
+export const LOCAL_HOST_ADDRESSES = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
 
 export const DEFAULT_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 30_000,
@@ -50,16 +54,13 @@ export function requestDeadline(app: FastifyInstance, ms: number): void {
   });
 }
 
-/** How often refusals are logged: one line per address per interval, with a count. */
-const REFUSAL_LOG_INTERVAL_MS = 60_000;
-
 /**
  * Caps connections per address on a listening server (plain or TLS: the raw TCP socket is
  * counted, before any handshake). Returns a function that stops it.
  */
 export function capConnectionsPerAddress(server: Server, limits: Pick<ConnectionLimits, 'maxPerAddress' | 'maxConnections'>, exempt: ReadonlySet<string>, log: Logger): () => void {
   const open = new Map<string, number>();
-  const refused = new Map<string, { count: number; loggedAt: number }>();
+  const refusals = new SampledLog(log);
   server.maxConnections = limits.maxConnections;
   const onConnection = (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
@@ -67,16 +68,7 @@ export function capConnectionsPerAddress(server: Server, limits: Pick<Connection
     const count = (open.get(address) ?? 0) + 1;
     if (count > limits.maxPerAddress) {
       socket.destroy();
-      const entry = refused.get(address) ?? { count: 0, loggedAt: 0 };
-      entry.count += 1;
-      const now = Date.now();
-      if (now - entry.loggedAt >= REFUSAL_LOG_INTERVAL_MS) {
-        log.warn({ address, refused: entry.count, maxPerAddress: limits.maxPerAddress }, 'too many connections from one address: refusing');
-        entry.loggedAt = now;
-        entry.count = 0;
-      }
-      refused.set(address, entry);
-      if (refused.size > 1000) refused.clear();
+      refusals.warn(address, { address, maxPerAddress: limits.maxPerAddress }, 'too many connections from one address: refusing');
       return;
     }
     open.set(address, count);

@@ -3,11 +3,14 @@ import { readFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleStatus, WatchRequest } from '../web/console-api.ts';
-import { adminAuth, adminTokenCheck, bearerToken } from './admin-auth.ts';
+import type { Logger } from 'pino';
+import { AdminGate, adminAuth, bearerToken } from './admin-auth.ts';
 import type { HangupResult, WatchResult } from './console-backend.ts';
 
 export interface ConsoleRoutesOptions {
   adminToken: string;
+  /** Shared with /api's routes, so wrong tokens count together; made here when absent. */
+  adminGate?: AdminGate;
   backend: {
     status(): ConsoleStatus;
     watch(cameraId: string, offerSdp: string, options: { talk?: boolean }): Promise<WatchResult>;
@@ -104,6 +107,7 @@ const watchBody = {
  * status over the WebSocket /api/ws. Needs @fastify/websocket registered on the server.
  */
 export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, options) => {
+  const gate = options.adminGate ?? new AdminGate(options.adminToken, { log: app.log as Logger });
   const { backend } = options;
   const page = asset('index.html', 'text/html; charset=utf-8');
   const script = asset('console.ts', 'text/javascript; charset=utf-8', stripTypes);
@@ -117,7 +121,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (ap
   const nudge = () => setImmediate(() => pushers.forEach((push) => push()));
 
   await app.register(async (api) => {
-    api.addHook('onRequest', adminAuth(options.adminToken));
+    api.addHook('onRequest', adminAuth(gate));
     api.addHook('onSend', async (_request, reply) => {
       reply.header('cache-control', 'no-store');
     });
@@ -146,7 +150,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (ap
   // Browsers cannot set headers on a WebSocket, and a token in the URL would end up in access
   // logs and history: the token is the first message, {"token":"…"}. Non-browser clients may send
   // Authorization: Bearer on the upgrade request instead. Wrong or missing: closed with 4401.
-  const tokenMatches = adminTokenCheck(options.adminToken);
+  const tokenMatches = (request: { ip: string }, given: string | undefined) => gate.check(request.ip, given).ok;
   const pollMs = options.pollMs ?? 1000;
   const authTimeoutMs = options.authTimeoutMs ?? 10_000;
   app.get('/api/ws', { websocket: true }, (socket: LiveSocket, request) => {
@@ -184,7 +188,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (ap
 
     const header = request.headers.authorization;
     if (header !== undefined) {
-      if (tokenMatches(bearerToken(header))) accept();
+      if (tokenMatches(request, bearerToken(header))) accept();
       else refuse('wrong token');
       return;
     }
@@ -197,7 +201,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (ap
       } catch {
         token = undefined;
       }
-      if (typeof token === 'string' && tokenMatches(token)) accept();
+      if (typeof token === 'string' && tokenMatches(request, token)) accept();
       else refuse('wrong token');
     });
   });

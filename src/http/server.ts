@@ -4,13 +4,14 @@ import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
+import { AdminGate } from './admin-auth.ts';
 import { alexaRoute } from './alexa-route.ts';
 import type { SignatureLedger } from './signature.ts';
 import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
-import { capConnectionsPerAddress, DEFAULT_LIMITS, requestDeadline, type ConnectionLimits } from './connection-guard.ts';
+import { capConnectionsPerAddress, DEFAULT_LIMITS, LOCAL_HOST_ADDRESSES, requestDeadline, type ConnectionLimits } from './connection-guard.ts';
 
 export interface HttpServerOptions {
   log: Logger;
@@ -59,7 +60,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
 
   const server = app.server as unknown as HttpServer;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
-  const stopCapping = capConnectionsPerAddress(server, limits, new Set(proxies), options.log);
+  // This host itself (a reverse proxy beside the bridge, the bench, health checks) is not capped.
+  const stopCapping = capConnectionsPerAddress(server, limits, new Set([...proxies, ...LOCAL_HOST_ADDRESSES]), options.log);
   app.addHook('onClose', async () => stopCapping());
   requestDeadline(app, limits.requestTimeoutMs);
 
@@ -78,9 +80,11 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.register(healthRoutes, { readiness: options.readiness });
   app.register(metricsRoute, { metrics: options.metrics });
   app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch, ...(options.signatureLedger && { ledger: options.signatureLedger }) });
-  app.register(apiRoutes, { adminToken: options.adminToken, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
+  // One gate for /api and /api/ws: wrong tokens from an address count together.
+  const adminGate = new AdminGate(options.adminToken, { log: options.log });
+  app.register(apiRoutes, { adminToken: options.adminToken, adminGate, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.
   app.register(websocket, { options: { maxPayload: 4096 } });
-  app.register(consoleRoutes, { adminToken: options.adminToken, backend: options.console });
+  app.register(consoleRoutes, { adminToken: options.adminToken, adminGate, backend: options.console });
   return app;
 }

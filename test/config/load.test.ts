@@ -61,6 +61,8 @@ describe('configuration errors name the field and the reason', () => {
     ['onvif url scheme', `cameras:\n${camera('    onvif:\n      url: rtsp://cam/onvif\n')}`, /^cameras\[0\]\.onvif\.url: must be an http:\/\/ or https:\/\/ URL/],
     ['onvif: true on a file camera', 'cameras:\n  - id: a\n    name: A\n    url: file:x.mp4\n    onvif: true\n', /^cameras\[0\]\.onvif: the device address comes from an rtsp:\/\/ url/],
     ['motion hold', `motionHoldSec: 0\ncameras:\n${camera()}`, /^motionHoldSec: must be a number from 1 to 3600$/],
+    ['an admin token of one repeated letter', `server:\n  adminToken: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\ncameras:\n${camera()}`, /^server\.adminToken: too weak .*1 distinct characters.*openssl rand/],
+    ['a 16-character hex proxy secret', `server:\n  proxySecret: 0123456789abcdef\ncameras:\n${camera()}`, /^server\.proxySecret: too weak \(about 82 bits/],
   ];
   for (const [name, yaml, expected] of cases) {
     test(name, () => {
@@ -77,6 +79,12 @@ describe('configuration errors name the field and the reason', () => {
     assert.equal(config.cameras[0]!.mqtt?.motionTopic, 'frigate/front/motion');
     assert.deepEqual(config.cameras[1]!.onvif, { url: 'http://192.168.1.21:8000/onvif/device_service', doorbellTopic: 'tns1:Vendor/Button' });
     assert.equal(config.cameras[1]!.motion, false);
+  });
+
+  test('secrets with about 128 bits pass: 22 base64url characters, 32 hex digits', () => {
+    for (const secret of ['Xk3_pQ9-vT2mZr8LwY4bNa', '6f1c9e0ab24d7e38c5f9a10b3d6e7f42']) {
+      assert.doesNotThrow(() => loadConfigFile(writeConfig(`server:\n  adminToken: ${secret}\n  proxySecret: ${secret}\ncameras:\n${camera()}`), {}), secret);
+    }
   });
 
   test('all problems are reported at once', () => {
