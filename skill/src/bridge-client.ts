@@ -27,6 +27,26 @@ export interface ProxyStats {
 export interface BridgeReply {
   status: number;
   body: string;
+  /** The bridge's x-porchlight-reply-signature, when it sent one. */
+  replySignature?: string;
+}
+
+/** A reply is an Alexa event of a few KiB; more is not porchlight, and must not grow the Lambda. */
+export const MAX_REPLY_BYTES = 256 * 1024;
+
+export class ReplyTooLargeError extends Error {
+  constructor() {
+    super(`the bridge's reply is larger than ${MAX_REPLY_BYTES / 1024} KiB`);
+    this.name = 'ReplyTooLargeError';
+  }
+}
+
+function tooLarge(): Error {
+  return new ReplyTooLargeError();
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 export interface BridgeClient {
@@ -248,15 +268,26 @@ function h2Post(session: ClientHttp2Session, path: string, body: string, headers
       return;
     }
     let status = 0;
+    let replySignature: string | undefined;
+    let length = 0;
     const chunks: Buffer[] = [];
     // Refused streams (GOAWAY, REFUSED_STREAM) were never processed by the bridge (RFC 9113 §8.7);
     // a reused session that died before any reply is the same idle-close race, seen a bit later.
     const refused = () => reused && status === 0 && (stream.rstCode === h2.NGHTTP2_REFUSED_STREAM || session.destroyed);
     stream.on('response', (responseHeaders) => {
       status = Number(responseHeaders[':status']);
+      replySignature = headerValue(responseHeaders['x-porchlight-reply-signature']);
     });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
+    stream.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > MAX_REPLY_BYTES) {
+        reject(tooLarge());
+        stream.close(h2.NGHTTP2_CANCEL);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), ...(replySignature && { replySignature }) }));
     stream.on('error', (err) => reject(refused() ? retryable(err) : err));
     stream.on('close', () => {
       const error = new Error(`the HTTP/2 stream closed without a reply (code ${stream.rstCode})`);
@@ -284,8 +315,18 @@ function http1Post(
       (response: IncomingMessage) => {
         responded = true;
         const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        let length = 0;
+        const replySignature = headerValue(response.headers['x-porchlight-reply-signature']);
+        response.on('data', (chunk: Buffer) => {
+          length += chunk.length;
+          if (length > MAX_REPLY_BYTES) {
+            reject(tooLarge());
+            request.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(replySignature && { replySignature }) }));
         response.on('error', reject);
         response.on('aborted', () => reject(new Error('the bridge closed the connection mid-reply')));
       },

@@ -9,14 +9,15 @@
  * signature.ts and alexa-errors.ts duplicate a few lines of src/http/signature.ts and
  * src/alexa/messages.ts. The connection to the bridge lives in bridge-client.ts.
  *
- * Environment: BRIDGE_URL (https://… or http://…, optionally with a base path) and PROXY_SECRET
- * (the bridge's server.proxySecret). The function's timeout must exceed the 7 s forward deadline
+ * Environment: BRIDGE_URL (https://…, optionally with a base path; http:// only with
+ * ALLOW_INSECURE_BRIDGE=1), PROXY_SECRET (the bridge's server.proxySecret) and BRIDGE_CA (PEM, a
+ * CA to trust for a bridge with a self-signed certificate). The function's timeout must exceed the 7 s forward deadline
  * (Lambda's default of 3 s is too short).
  */
 import { errorResponse } from './alexa-errors.ts';
-import { createBridgeClient, DeadlineError, type BridgeReply, type ProxyStats } from './bridge-client.ts';
+import { createBridgeClient, DeadlineError, ReplyTooLargeError, type BridgeReply, type ProxyStats } from './bridge-client.ts';
 import { field, short } from './json-fields.ts';
-import { signatureHeaders } from './signature.ts';
+import { replySignedByBridge, signatureHeaders } from './signature.ts';
 
 export { errorResponse } from './alexa-errors.ts';
 export type { ProxyStats } from './bridge-client.ts';
@@ -30,6 +31,11 @@ export interface ProxyOptions {
   log?: (line: object) => void;
   /** An extra CA (PEM) to trust besides Node's roots, for a bridge with a self-signed certificate. */
   ca?: string;
+  /**
+   * Allow an http:// BRIDGE_URL. Off by default: anyone on the path would read the user's bearer
+   * token and the Echo's SDP. For a bridge reached over a private network only.
+   */
+  allowInsecure?: boolean;
 }
 
 export interface Proxy {
@@ -51,17 +57,20 @@ export const DEFAULT_DEADLINE_MS = 7000;
  * on a cold home uplink that handshake is a good part of Alexa's budget. It is rebuilt only if the
  * environment changes, which happens in tests, never in a deployed function.
  */
-let shared: { bridgeUrl: string; proxySecret: string; proxy: Proxy } | undefined;
+let shared: { key: string; proxy: Proxy } | undefined;
 
 export async function handler(event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<unknown> {
   const bridgeUrl = process.env.BRIDGE_URL ?? '';
   const proxySecret = process.env.PROXY_SECRET ?? '';
-  if (shared?.bridgeUrl !== bridgeUrl || shared.proxySecret !== proxySecret) {
+  const ca = process.env.BRIDGE_CA || undefined;
+  const allowInsecure = process.env.ALLOW_INSECURE_BRIDGE === '1';
+  const key = `${bridgeUrl}\n${proxySecret}\n${ca ?? ''}\n${allowInsecure}`;
+  if (shared?.key !== key) {
     const previous = shared;
     shared = undefined;
     void previous?.proxy.close();
     try {
-      shared = { bridgeUrl, proxySecret, proxy: createProxy({ bridgeUrl, proxySecret }) };
+      shared = { key, proxy: createProxy({ bridgeUrl, proxySecret, allowInsecure, ...(ca && { ca }) }) };
     } catch (err) {
       consoleLog({ level: 'error', msg: `the Lambda is misconfigured: ${(err as Error).message}`, ...describeEvent(event) });
       return errorResponse(event, 'INTERNAL_ERROR', 'the porchlight skill Lambda is misconfigured');
@@ -90,7 +99,10 @@ export function createProxy(options: ProxyOptions): Proxy {
   } catch {
     throw new Error('BRIDGE_URL is not a URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('BRIDGE_URL must start with https:// or http://');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('BRIDGE_URL must start with https://');
+  if (url.protocol === 'http:' && !options.allowInsecure) {
+    throw new Error('BRIDGE_URL is http://: the bearer token and the camera SDP would cross the internet readable; use https:// (BRIDGE_CA for a self-signed certificate), or set ALLOW_INSECURE_BRIDGE=1 for a bridge on a private network');
+  }
   const path = `${url.pathname.replace(/\/+$/, '')}/alexa`;
   const log = options.log ?? consoleLog;
   const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
@@ -114,12 +126,16 @@ export function createProxy(options: ProxyOptions): Proxy {
       // These exact bytes are what the signature covers and what the bridge receives. (Lambda
       // hands over parsed JSON, so this cannot throw on a real event.)
       const body = JSON.stringify(event);
-      const headers = { 'content-type': 'application/json', ...signatureHeaders(options.proxySecret, body) };
+      const signed = signatureHeaders(options.proxySecret, body);
+      const headers = { 'content-type': 'application/json', ...signed.headers };
       let reply: BridgeReply;
       try {
         reply = await bridge.post(body, headers, handleOptions.deadlineMs ?? deadlineMs);
       } catch (err) {
         const error = err as Error & { code?: string };
+        if (error instanceof ReplyTooLargeError) {
+          return finish('error', `${error.message}: is BRIDGE_URL pointing at porchlight?`, errorResponse(event, 'INTERNAL_ERROR', 'porchlight sent an unreadable reply'), { outcome: 'INTERNAL_ERROR' });
+        }
         const timedOut = error instanceof DeadlineError;
         return finish('error', timedOut ? 'the bridge did not answer within the deadline' : `cannot reach the bridge: ${error.message}`,
           errorResponse(event, 'BRIDGE_UNREACHABLE', 'porchlight, the camera bridge, cannot be reached'),
@@ -129,6 +145,11 @@ export function createProxy(options: ProxyOptions): Proxy {
       const { status } = reply;
       if (status !== 200) {
         return finish('error', describeRefusal(reply), errorResponse(event, 'INTERNAL_ERROR', 'porchlight refused the request'), { outcome: 'INTERNAL_ERROR', status });
+      }
+      // Only the bridge, holding the secret, can sign an answer to this request's signature.
+      if (!replySignedByBridge(options.proxySecret, signed.mac, reply.body, reply.replySignature)) {
+        return finish('error', 'the reply is not signed by the bridge: is BRIDGE_URL pointing at porchlight, and does PROXY_SECRET equal its server.proxySecret?',
+          errorResponse(event, 'INTERNAL_ERROR', 'porchlight sent an unsigned reply'), { outcome: 'INTERNAL_ERROR', status });
       }
       let json: unknown;
       try {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
 import type { Logger } from 'pino';
 import { SampledLog } from '../util/sampled-log.ts';
-import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature, type SignatureLedger } from './signature.ts';
+import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature, type SignatureLedger } from './signature.ts';
 
 export const ALEXA_BODY_LIMIT = 64 * 1024;
 
@@ -48,13 +48,17 @@ export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: Fas
     } catch {
       return reply.code(400).send({ error: 'bad_request', reason: 'the body is not JSON' });
     }
+    let event: AlexaEvent;
     try {
-      return await options.dispatch(directive);
+      event = await options.dispatch(directive);
     } catch (err) {
       // The dispatcher answers its own failures; this is the last line that keeps the 200 promise.
       request.log.error({ err }, 'dispatch failed');
-      return buildErrorResponse(crypto.randomUUID(), salvageReplyTo(directive), new AlexaError('INTERNAL_ERROR', 'porchlight failed to handle this directive'));
+      event = buildErrorResponse(crypto.randomUUID(), salvageReplyTo(directive), new AlexaError('INTERNAL_ERROR', 'porchlight failed to handle this directive'));
     }
+    // Signed over the exact bytes sent, bound to this request's signature.
+    const text = JSON.stringify(event);
+    return reply.type('application/json; charset=utf-8').header(REPLY_SIGNATURE_HEADER, signReply(options.proxySecret, check.mac, text)).send(text);
   });
 };
 

@@ -7,7 +7,17 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const TIMESTAMP_HEADER = 'x-porchlight-timestamp';
 export const SIGNATURE_HEADER = 'x-porchlight-signature';
+export const REPLY_SIGNATURE_HEADER = 'x-porchlight-reply-signature';
 export const MAX_SKEW_SEC = 300;
+
+/**
+ * The bridge's signature on its reply, bound to the request it answers: `v1=<hex HMAC(secret,
+ * "<request signature hex>.<raw reply body>")>`. The Lambda passes a reply to Alexa only when it
+ * verifies, so nobody without the secret can answer in the bridge's place.
+ */
+export function signReply(secret: string, requestMacHex: string, body: string | Buffer): string {
+  return `v1=${createHmac('sha256', secret).update(`${requestMacHex.toLowerCase()}.`).update(body).digest('hex')}`;
+}
 
 export function sign(secret: string, timestamp: number | string, body: string | Buffer): string {
   const mac = createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sign, signatureHeaders } from '../../src/http/signature.ts';
+import { sign, signatureHeaders, signReply } from '../../src/http/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
@@ -39,6 +39,16 @@ describe('POST /alexa', () => {
     assert.equal(door.friendlyName, 'Front Door');
     assert.equal(door.manufacturerName, 'Acme');
     assert.equal(door.additionalAttributes.model, 'DB-1');
+  });
+
+  test('the reply is signed over its exact bytes and bound to the request\'s signature', async () => {
+    const raw = JSON.stringify(discoverDirective());
+    const headers = signatureHeaders(PROXY_SECRET, raw);
+    const response = await fetch(`${bridge.url}/alexa`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
+    const text = await response.text();
+    const requestMac = headers['x-porchlight-signature']!.slice(3);
+    assert.equal(response.headers.get('x-porchlight-reply-signature'), signReply(PROXY_SECRET, requestMac, text));
+    assert.notEqual(response.headers.get('x-porchlight-reply-signature'), signReply(PROXY_SECRET, requestMac, `${text} `));
   });
 
   test('ReportState → StateReport with connectivity from the probe', async () => {

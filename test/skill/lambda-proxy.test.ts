@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { buildSkill, type SkillBuild } from '../../skill/build.ts';
 import { writeZip } from '../../skill/zip.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
-import { signatureHeaders } from '../../src/http/signature.ts';
+import { signReply, signatureHeaders } from '../../src/http/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
@@ -87,7 +87,8 @@ describe('skill Lambda (bundled)', () => {
   });
 
   function proxy(options: Parameters<Skill['createProxy']>[0]): Proxy {
-    const created = skill.createProxy({ log, ...options });
+    // The test bridges on loopback are plain http://, which needs allowInsecure (tested below).
+    const created = skill.createProxy({ log, allowInsecure: true, ...options });
     proxies.push(created);
     return created;
   }
@@ -187,6 +188,7 @@ describe('skill Lambda (bundled)', () => {
     const lines = t.mock.method(console, 'log', () => {});
     process.env.BRIDGE_URL = plain.url;
     process.env.PROXY_SECRET = PROXY_SECRET;
+    process.env.ALLOW_INSECURE_BRIDGE = '1';
     for (const original of [discoverDirective(), directive('Alexa', 'ReportState', { endpointId: 'demo' })]) {
       const reply: any = await skill.handler(original);
       assertValidAlexaMessage(reply);
@@ -249,8 +251,12 @@ describe('skill Lambda (bundled)', () => {
     const server = createHttpsServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (request, response) => {
       request.resume();
       request.on('end', () => {
+        const text = JSON.stringify({ event: { header: { namespace: 'Alexa', name: 'ErrorResponse', payloadVersion: '3', messageId: 'm-1' }, payload: { type: 'ENDPOINT_UNREACHABLE', message: 'stand-in' } } });
+        // Signed as the bridge signs, so only the transport differs from the real one.
+        const requestMac = String(request.headers['x-porchlight-signature']).slice(3);
+        response.setHeader('x-porchlight-reply-signature', signReply(PROXY_SECRET, requestMac, text));
         response.setHeader('content-type', 'application/json');
-        response.end(JSON.stringify({ event: { header: { namespace: 'Alexa', name: 'ErrorResponse', payloadVersion: '3', messageId: 'm-1' }, payload: { type: 'ENDPOINT_UNREACHABLE', message: 'stand-in' } } }));
+        response.end(text);
       });
     });
     servers.push(server);
@@ -272,6 +278,7 @@ describe('skill Lambda (bundled)', () => {
     t.mock.method(console, 'log', (line: string) => logged.push(line));
     process.env.BRIDGE_URL = `http://127.0.0.1:${await closedPort()}`;
     process.env.PROXY_SECRET = PROXY_SECRET;
+    process.env.ALLOW_INSECURE_BRIDGE = '1';
     const original = directive('Alexa', 'ReportState', { endpointId: 'demo' });
     const started = performance.now();
     assertError(await skill.handler(original), 'BRIDGE_UNREACHABLE', original);
@@ -329,9 +336,67 @@ describe('skill Lambda (bundled)', () => {
     });
     const original = directive('Alexa', 'ReportState', { endpointId: 'demo' });
     assertError(await proxy({ bridgeUrl: `${url}/text/`, proxySecret: PROXY_SECRET }).handle(original), 'INTERNAL_ERROR', original);
-    assert.match(logged.at(-1)!, /not JSON/);
+    assert.match(logged.at(-1)!, /not signed by the bridge/);
     assertError(await proxy({ bridgeUrl: `${url}/fail`, proxySecret: PROXY_SECRET }).handle(original), 'INTERNAL_ERROR', original);
     assert.match(logged.at(-1)!, /HTTP 502/);
+  });
+
+  test('an impostor that answers 200 with an Alexa event but no valid reply signature is not passed on', async () => {
+    const original = directive('Alexa.RTCSessionController', 'InitiateSessionWithOffer', { endpointId: 'demo', payload: { sessionId: 's', offer: { format: 'SDP', value: 'v=0' } } });
+    const forged = JSON.stringify({ event: { header: { namespace: 'Alexa.RTCSessionController', name: 'AnswerGeneratedForSession', messageId: 'm', payloadVersion: '3' }, payload: { answer: { format: 'SDP', value: 'v=0 evil' } } } });
+    const url = await standIn((request, response) => {
+      request.resume();
+      if (request.url === '/forged/alexa') response.setHeader('x-porchlight-reply-signature', `v1=${'0'.repeat(64)}`);
+      response.setHeader('content-type', 'application/json');
+      response.end(forged);
+    });
+    for (const base of [url, `${url}/forged`]) {
+      const reply: any = await proxy({ bridgeUrl: base, proxySecret: PROXY_SECRET }).handle(original);
+      assertError(reply, 'INTERNAL_ERROR', original);
+      assert.ok(!JSON.stringify(reply).includes('evil'));
+      assert.match(logged.at(-1)!, /not signed by the bridge/);
+    }
+  });
+
+  test('a 200 MiB reply is cut at 256 KiB: an error, and the Lambda does not grow', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const url = await standIn((request, response) => {
+      request.resume();
+      let sent = 0;
+      const pump = () => {
+        while (sent < 200 && !response.destroyed) {
+          sent += 1;
+          if (!response.write(chunk)) return void response.once('drain', pump);
+        }
+        response.end();
+      };
+      pump();
+    });
+    const before = process.memoryUsage().rss;
+    const original = directive('Alexa', 'ReportState', { endpointId: 'demo' });
+    assertError(await proxy({ bridgeUrl: url, proxySecret: PROXY_SECRET }).handle(original), 'INTERNAL_ERROR', original);
+    assert.match(logged.at(-1)!, /larger than 256 KiB/);
+    assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'the reply was not held in memory');
+  });
+
+  test('http:// is refused unless ALLOW_INSECURE_BRIDGE=1; BRIDGE_CA lets the handler trust a self-signed bridge', async (t: TestContext) => {
+    assert.throws(() => skill.createProxy({ bridgeUrl: plain.url, proxySecret: PROXY_SECRET, log }), /ALLOW_INSECURE_BRIDGE/);
+    t.mock.method(console, 'log', (line: string) => logged.push(line));
+    process.env.BRIDGE_URL = plain.url;
+    process.env.PROXY_SECRET = PROXY_SECRET;
+    delete process.env.ALLOW_INSECURE_BRIDGE;
+    const original = directive('Alexa', 'ReportState', { endpointId: 'demo' });
+    assertError(await skill.handler(original), 'INTERNAL_ERROR', original);
+    assert.match(logged.at(-1)!, /misconfigured.*ALLOW_INSECURE_BRIDGE/);
+    process.env.BRIDGE_URL = secure.url;
+    process.env.BRIDGE_CA = cert;
+    try {
+      const reply: any = await skill.handler(original);
+      assertValidAlexaMessage(reply);
+      assert.equal(reply.event.header.name, 'StateReport');
+    } finally {
+      delete process.env.BRIDGE_CA;
+    }
   });
 
   test('an event that is not a directive: an error without calling the bridge', async () => {
