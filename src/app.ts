@@ -20,7 +20,8 @@ import { cameraEventsView, mqttReadiness, onvifReadiness } from './events/event-
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import type { ConnectionLimits } from './http/connection-guard.ts';
-import { buildHttpServer } from './http/server.ts';
+import { buildHttpServer, buildPublicServer } from './http/server.ts';
+import { ReplayGuard } from './http/signature.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
 import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
@@ -89,7 +90,10 @@ const PRESS_WARM_MS = 30_000;
 export class App {
   readonly config: Config;
   readonly log: Logger;
+  /** The LAN listener: everything. */
   readonly http: FastifyInstance;
+  /** `server.publicPort`: POST /alexa and /healthz only, what a router may forward. */
+  readonly publicHttp: FastifyInstance | undefined;
   readonly health: HealthMonitor;
   readonly dispatcher: AlexaDispatcher;
   readonly streams: CameraStreams;
@@ -211,10 +215,19 @@ export class App {
       .register(RTC, 'InitiateSessionWithOffer', initiateSessionHandler(this.sessions), { endpoint: true })
       .register(RTC, 'SessionConnected', sessionConnectedHandler(this.sessions), { endpoint: true })
       .register(RTC, 'SessionDisconnected', sessionDisconnectedHandler(this.sessions), { endpoint: true });
-    this.http = buildHttpServer({
+    // The signed /alexa surface both listeners share, with one replay guard kept in the store.
+    const alexaSurface = {
       log,
       proxySecret: config.server.proxySecret,
-      dispatch: (directive) => this.dispatcher.dispatch(directive),
+      dispatch: (directive: unknown) => this.dispatcher.dispatch(directive),
+      replays: new ReplayGuard(undefined, this.cloud.signatureLedger()),
+      ...(config.server.tls && { tls: config.server.tls }),
+      ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
+      ...(options.httpLimits && { limits: options.httpLimits }),
+    };
+    this.publicHttp = config.server.publicPort === undefined ? undefined : buildPublicServer(alexaSurface);
+    this.http = buildHttpServer({
+      ...alexaSurface,
       readiness: () => this.readiness(),
       metrics: this.metrics,
       adminToken: config.server.adminToken,
@@ -233,10 +246,7 @@ export class App {
         return { detectionState: this.events.motion(cameraId)?.value ?? 'NOT_DETECTED', changed: outcome === 'motion-changed' };
       },
       console: this.#consoleBackend(),
-      ...(config.server.tls && { tls: config.server.tls }),
-      ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
-      signatureLedger: this.cloud.signatureLedger(),
-      ...(options.httpLimits && { limits: options.httpLimits }),
+      ...(config.server.hostnames && { hostnames: config.server.hostnames }),
     });
   }
 
@@ -271,6 +281,10 @@ export class App {
       this.talkback.checkAll();
     }
     const address = await this.http.listen({ host: this.config.server.host, port: this.config.server.port });
+    if (this.publicHttp) {
+      const publicAddress = await this.publicHttp.listen({ host: this.config.server.publicHost, port: this.config.server.publicPort! });
+      this.log.info({ address: publicAddress }, 'public listener: POST /alexa and /healthz only');
+    }
     this.#listening = true;
     return address;
   }
@@ -348,7 +362,7 @@ export class App {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#listening = false;
-      await this.http.close();
+      await Promise.all([this.http.close(), this.publicHttp?.close()]);
       this.sessions.close();
       this.events.close();
       await Promise.all([this.streams.close(), this.talkback.close(), this.eventSources.close()]);

@@ -158,6 +158,9 @@ function semanticProblems(config: ConfigFile): string[] {
   if (low < 1024 || high > 65535 || low > high) {
     problems.push('webrtc.udpPorts: must be a range within 1024-65535 whose first port is not above its last');
   }
+  if (config.server.publicPort !== undefined && config.server.publicPort === config.server.port && config.server.publicHost === config.server.host) {
+    problems.push('server.publicPort: must differ from server.port (the public listener serves /alexa and /healthz only)');
+  }
   config.server.trustedProxies?.forEach((address, i) => {
     if (!isIP(address)) problems.push(`server.trustedProxies[${i}]: must be an IP address`);
   });

@@ -74,6 +74,11 @@ export const ConfigSchema = Strict({
     proxySecret: Type.Optional(Secret()),
     adminToken: Type.Optional(Secret()),
     tls: Type.Optional(Strict({ cert: Str(), key: Str() })),
+    /** A second listener for the internet: POST /alexa and /healthz only (forward this one on the router). */
+    publicPort: Type.Optional(Int(1, 65535)),
+    publicHost: Str({ default: '0.0.0.0' }),
+    /** Host names the LAN listener answers to besides IP literals and localhost (DNS rebinding). */
+    hostnames: Type.Optional(Type.Array(Str({ maxLength: 253, pattern: '^[A-Za-z0-9.-]+$', errorMessage: 'must be a host name like porchlight.lan' }), { errorMessage: 'must be a list of host names' })),
     /** Reverse proxies in front of the bridge: their X-Forwarded-For is believed, their connections not capped per address. */
     trustedProxies: Type.Optional(Type.Array(Str(), { errorMessage: 'must be a list of IP addresses' })),
   }, { default: {} }),

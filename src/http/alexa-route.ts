@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
 import type { Logger } from 'pino';
 import { SampledLog } from '../util/sampled-log.ts';
-import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature, type SignatureLedger } from './signature.ts';
+import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature } from './signature.ts';
 
 export const ALEXA_BODY_LIMIT = 64 * 1024;
 
@@ -10,8 +10,8 @@ export interface AlexaRouteOptions {
   proxySecret: string;
   dispatch: (directive: unknown) => Promise<AlexaEvent>;
   nowSec?: () => number;
-  /** Seen signatures kept across restarts (the store): a captured directive cannot be replayed after one. */
-  ledger?: SignatureLedger;
+  /** Seen signatures, shared by every listener (kept across restarts by its ledger); made here when absent. */
+  replays?: ReplayGuard;
 }
 
 /**
@@ -21,7 +21,7 @@ export interface AlexaRouteOptions {
  */
 export const alexaRoute: FastifyPluginAsync<AlexaRouteOptions> = async (app: FastifyInstance, options) => {
   const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
-  const replays = new ReplayGuard(undefined, options.ledger, nowSec());
+  const replays = options.replays ?? new ReplayGuard(undefined, undefined, nowSec());
   // Anyone on the internet can post here: one line per reason per minute, with a count.
   const refusals = new SampledLog(app.log as Logger);
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -6,17 +7,28 @@ import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { AdminGate } from './admin-auth.ts';
 import { alexaRoute } from './alexa-route.ts';
-import type { SignatureLedger } from './signature.ts';
+import type { ReplayGuard } from './signature.ts';
 import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
 import { capConnectionsPerAddress, DEFAULT_LIMITS, LOCAL_HOST_ADDRESSES, requestDeadline, type ConnectionLimits } from './connection-guard.ts';
 
-export interface HttpServerOptions {
+/** What both listeners share: the signed /alexa route and its settings. */
+export interface AlexaSurfaceOptions {
   log: Logger;
   proxySecret: string;
   dispatch: (directive: unknown) => Promise<AlexaEvent>;
+  tls?: { cert: string; key: string };
+  /** Reverse proxies whose X-Forwarded-For is believed and whose connections are not capped per address. */
+  trustedProxies?: string[];
+  /** Seen proxy signatures, one guard for both listeners (kept across restarts by its ledger). */
+  replays?: ReplayGuard;
+  /** Timeouts and connection caps; tests shorten them. */
+  limits?: Partial<ConnectionLimits>;
+}
+
+export interface HttpServerOptions extends AlexaSurfaceOptions {
   readiness: () => ReadinessReport;
   adminToken: string;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
@@ -24,20 +36,18 @@ export interface HttpServerOptions {
   /** The web console (page at /, /api/status, watch, hang-up, /api/ws). */
   console: ConsoleRoutesOptions['backend'];
   metrics: MetricsRouteOptions['metrics'];
-  tls?: { cert: string; key: string };
-  /** Reverse proxies whose X-Forwarded-For is believed and whose connections are not capped per address. */
-  trustedProxies?: string[];
-  /** Seen proxy signatures kept across restarts. */
-  signatureLedger?: SignatureLedger;
-  /** Timeouts and connection caps; tests shorten them. */
-  limits?: Partial<ConnectionLimits>;
+  /** Host names the LAN listener answers to besides IP literals and localhost (DNS rebinding). */
+  hostnames?: string[];
 }
 
+/** Routes the internet may reach (what a router forwards to `server.publicPort`). */
+const PUBLIC_ROUTES = new Set(['/alexa', '/healthz']);
+
 /**
- * Composes the HTTP surface; listening is the caller's business. Plugins are registered
- * explicitly, each owning its routes; errors are shaped in one place.
+ * A fastify instance with the hardening both listeners share: timeouts and connection caps,
+ * errors shaped in one place, per-request lines at debug. Listening is the caller's business.
  */
-export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
+function baseServer(options: AlexaSurfaceOptions): FastifyInstance {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const proxies = options.trustedProxies ?? [];
   const common = {
@@ -76,15 +86,48 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
   });
+  app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch, ...(options.replays && { replays: options.replays }) });
+  return app;
+}
 
-  app.register(healthRoutes, { readiness: options.readiness });
-  app.register(metricsRoute, { metrics: options.metrics });
-  app.register(alexaRoute, { proxySecret: options.proxySecret, dispatch: options.dispatch, ...(options.signatureLedger && { ledger: options.signatureLedger }) });
-  // One gate for /api and /api/ws: wrong tokens from an address count together.
+/**
+ * The LAN listener (`server.host:port`): everything — the signed /alexa, health, metrics, the
+ * console and its API. Pages and data for people answer only to a Host that is an IP literal,
+ * localhost or a name in `server.hostnames`, so a web page elsewhere cannot read them through
+ * DNS rebinding.
+ */
+export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
+  const app = baseServer(options);
+  const hostnames = new Set((options.hostnames ?? []).map((name) => name.toLowerCase()));
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_ROUTES.has(request.url.split('?')[0]!)) return;
+    const host = request.headers.host ?? (request.headers[':authority'] as string | undefined);
+    if (hostAllowed(host, hostnames)) return;
+    request.log.info({ host: String(host).slice(0, 100) }, 'refused a request for another host name (DNS rebinding?)');
+    await reply.code(421).send({ error: 'host_not_allowed', reason: 'this host name is not one porchlight answers to: add it to server.hostnames' });
+  });
+  // One gate for /readyz, /api and /api/ws: wrong tokens from an address count together.
   const adminGate = new AdminGate(options.adminToken, { log: options.log });
+  app.register(healthRoutes, { readiness: options.readiness, adminGate });
+  app.register(metricsRoute, { metrics: options.metrics });
   app.register(apiRoutes, { adminToken: options.adminToken, adminGate, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.
   app.register(websocket, { options: { maxPayload: 4096 } });
   app.register(consoleRoutes, { adminToken: options.adminToken, adminGate, backend: options.console });
   return app;
+}
+
+/** The public listener (`server.publicPort`): POST /alexa and GET /healthz, nothing else. */
+export function buildPublicServer(options: AlexaSurfaceOptions): FastifyInstance {
+  const app = baseServer(options);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  return app;
+}
+
+/** An IP literal (with or without port), localhost, or a configured name. Pure. */
+export function hostAllowed(host: string | undefined, hostnames: ReadonlySet<string>): boolean {
+  if (!host) return false;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  const name = (bracketed ? bracketed[1]! : host.replace(/:\d+$/, '')).toLowerCase();
+  return isIP(name) !== 0 || name === 'localhost' || hostnames.has(name);
 }

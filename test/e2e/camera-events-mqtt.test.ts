@@ -28,7 +28,7 @@ function postMotion(bridge: TestBridge, cameraId: string, body: unknown, token =
 }
 
 async function readiness(bridge: TestBridge): Promise<any> {
-  return (await fetch(`${bridge.url}/readyz`)).json();
+  return (await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
 }
 
 describe('camera events over MQTT', () => {

@@ -10,7 +10,7 @@ import type { RtpPacket } from 'werift';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { startsKeyframe } from '../../src/camera/h264.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
-import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';
 import { until } from '../helpers/until.ts';
@@ -30,7 +30,7 @@ const motionReports = (cloud: FakeAlexaCloud, endpointId: string) =>
 const detection = (report: any) => report.event.payload.change.properties[0].value;
 
 async function onvifReadiness(bridge: TestBridge, cameraId: string): Promise<any> {
-  return ((await (await fetch(`${bridge.url}/readyz`)).json()) as any).checks.cameras[cameraId].onvif;
+  return ((await (await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any).checks.cameras[cameraId].onvif;
 }
 
 describe('camera events over ONVIF', () => {

@@ -13,7 +13,7 @@ import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RtpPacket } from 'werift';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
-import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';
 import { until } from '../helpers/until.ts';
@@ -82,7 +82,7 @@ describe('live video on ffmpeg 4.1 (static build)', { skip }, () => {
   });
 
   test('/readyz names the 4.1 binary and the release its flags follow', async () => {
-    const ready = (await (await fetch(`${bridge.url}/readyz`)).json()) as any;
+    const ready = (await (await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any;
     assert.equal(ready.checks.ffmpeg.ok, true, JSON.stringify(ready.checks.ffmpeg));
     assert.equal(ready.checks.ffmpeg.path, FFMPEG4);
     assert.match(ready.checks.ffmpeg.version, /^ffmpeg version /);

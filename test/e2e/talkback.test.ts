@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as sdpTransform from 'sdp-transform';
 import { decodeMuLaw } from '../../src/camera/g711.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
-import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { launchChromium, type ChromiumBrowser, type ChromiumViewer } from '../helpers/chromium-viewer.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
 import { until } from '../helpers/until.ts';
@@ -104,7 +104,7 @@ describe('talkback through the ONVIF backchannel', () => {
     await viewer.waitFor((s) => s.framesDecoded >= 10, 20_000);
     await viewer.closePeer();
     await bridge.postAlexa(directive(RTC, 'SessionDisconnected', { endpointId: 'yard', payload: { sessionId: 'yard-1' } }));
-    const ready = (await (await fetch(`${bridge.url}/readyz`)).json()) as any;
+    const ready = (await (await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any;
     assert.equal(ready.checks.cameras.yard.talkback.capability, 'unsupported');
     assert.match(ready.checks.cameras.yard.talkback.reason, /backchannel/i);
     assert.ok(!bridge.logText().includes('talk-secret'), 'camera password in the log');

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sign, signatureHeaders, signReply } from '../../src/http/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
-import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 
@@ -147,7 +147,10 @@ describe('POST /alexa', () => {
     const health = await fetch(`${bridge.url}/healthz`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok' });
-    const ready = await fetch(`${bridge.url}/readyz`);
+    // Without the admin token: ready or not, no detail.
+    const summary = await fetch(`${bridge.url}/readyz`);
+    assert.deepEqual(await summary.json(), { ready: true });
+    const ready = await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const report = (await ready.json()) as any;
     assert.equal(ready.status, 200, JSON.stringify(report));
     assert.equal(report.ready, true);

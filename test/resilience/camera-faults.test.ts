@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
-import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';
 import { childProcesses } from '../helpers/process-census.ts';
@@ -104,7 +104,7 @@ test('the camera goes away: UNREACHABLE to Alexa, sessions held, a hang-up ends 
 
   const down = await until('ChangeReport UNREACHABLE', () => garageConnectivity()[1], 25_000, 100);
   assert.equal(down, 'UNREACHABLE');
-  const ready = (await (await fetch(`${bridge.url}/readyz`)).json()) as any;
+  const ready = (await (await fetch(`${bridge.url}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any;
   assert.equal(ready.checks.cameras.garage.connectivity, 'UNREACHABLE');
   assert.deepEqual([sessionState('kitchen'), sessionState('hall')], ['connected', 'connected'], 'the viewers wait for the camera');
 
