@@ -112,13 +112,21 @@ async function api<T>(path: string, options: { method?: string; body?: unknown; 
 // ---------------------------------------------------------------------------------------------
 // Signing in: the login form, a remembered token, or /#token=… (taken out of the URL at once).
 
-async function signIn(candidate: string): Promise<void> {
+async function signIn(candidate: string, fromLink = false): Promise<void> {
   token = candidate;
   let status: ConsoleStatus;
   try {
     status = await api<ConsoleStatus>('/api/status');
   } catch (err) {
-    if (err instanceof Unauthorized) return signOut('wrong token');
+    if (err instanceof Unauthorized) {
+      // A stale or mistyped link must not cost the token this browser remembered.
+      const remembered = localStorage.getItem(TOKEN_KEY);
+      if (fromLink && remembered && remembered !== candidate) {
+        notify('the link\'s token was refused: signed in with the one this browser remembered');
+        return signIn(remembered);
+      }
+      return signOut('wrong token', candidate === remembered);
+    }
     token = undefined;
     return showLogin(`cannot reach porchlight: ${message(err)}`);
   }
@@ -130,10 +138,10 @@ async function signIn(candidate: string): Promise<void> {
   openSocket();
 }
 
-function signOut(error = ''): void {
+function signOut(error = '', forget = true): void {
   void stopWatching();
   token = undefined;
-  localStorage.removeItem(TOKEN_KEY);
+  if (forget) localStorage.removeItem(TOKEN_KEY);
   closeSocket();
   // Nothing of what the last token showed stays in the page.
   latest = undefined;
@@ -470,10 +478,11 @@ function start(): void {
   // A /#token=… link followed while the page is open changes only the fragment: no reload.
   addEventListener('hashchange', () => {
     const fromLink = tokenFromLink();
-    if (fromLink !== undefined) void signIn(fromLink);
+    if (fromLink !== undefined) void signIn(fromLink, true);
   });
-  const candidate = tokenFromLink() ?? localStorage.getItem(TOKEN_KEY);
-  if (candidate) void signIn(candidate);
+  const fromLink = tokenFromLink();
+  const candidate = fromLink ?? localStorage.getItem(TOKEN_KEY);
+  if (candidate) void signIn(candidate, fromLink !== undefined);
   else showLogin();
 }
 

@@ -207,6 +207,13 @@ describe('web console', () => {
     assert.equal(await page.evaluate(() => (globalThis as any).localStorage.getItem('porchlight.adminToken')), ADMIN_TOKEN);
   });
 
+  test('a /#token=… link with a wrong token keeps the token this browser remembered, and stays signed in', async () => {
+    await page.goto(`${bridge.url}/#token=a-stale-link-token`);
+    await page.locator('[data-camera="demo"] [data-health="OK"]').waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => (globalThis as any).localStorage.getItem('porchlight.adminToken')), ADMIN_TOKEN);
+    assert.equal(await page.locator('#login').isVisible(), false);
+  });
+
   test('the WebSocket: a wrong first message is closed with 4401; no token in any log line', async () => {
     const ws = new WebSocket(`${bridge.url.replace(/^http/, 'ws')}/api/ws`);
     await new Promise((resolve, reject) => {
