@@ -2,7 +2,17 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { accessToken, parseDuration, scrubbedOutput, testDoubles } from '../../src/cloud/amazon-api.ts';
-import { DEFAULT_API_URL, runSimulation, type SimulateOptions, type SimulationBody, type SimulationOutcome } from './simulation-client.ts';
+import {
+  DEFAULT_API_URL,
+  MAX_RETRIES,
+  runSimulation,
+  SIMULATION_APIS,
+  skillInvocations,
+  type SimulateOptions,
+  type SimulationApi,
+  type SimulationBody,
+  type SimulationOutcome,
+} from './simulation-client.ts';
 
 /**
  * `npm run simulate`: say an utterance to the skill from a terminal. Parses and checks the
@@ -13,18 +23,26 @@ import { DEFAULT_API_URL, runSimulation, type SimulateOptions, type SimulationBo
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_LOCALE = 'en-US';
 export const DEFAULT_STAGE = 'development';
+/** The seed contract names Skill Simulation API v1; v2 stays for what v1 cannot do (the live stage). */
+export const DEFAULT_API: SimulationApi = 'v1';
 
 export const SIMULATE_USAGE = `usage: npm run simulate -- --skill-id <skillId> [options] "<utterance>"
 Says the utterance to the skill through Amazon's Skill Simulation API and prints Alexa's answer
 and the skill's request and response.
   --skill-id ID        the skill, amzn1.ask.skill.…
+  --api VERSION        which Skill Simulation API (default ${DEFAULT_API}):
+                         v1  POST /v1/skills/{skillId}/simulations: the development stage only
+                         v2  POST /v2/skills/{skillId}/stages/{stage}/simulations: development
+                             or live (--stage), for skills that need it
+  --stage STAGE        with --api v2: development (default) or live
   --locale LOCALE      the simulated device's locale (default ${DEFAULT_LOCALE})
   --new-session        start a new session (FORCE_NEW_SESSION) instead of the default behaviour
-  --stage STAGE        development (default) or live
   --api-url URL        default ${DEFAULT_API_URL}
   --token TOKEN        SMAPI access token (Login with Amazon). Prefer the ALEXA_ACCESS_TOKEN
                        environment variable: other users can read a command line.
   --timeout DURATION   give up after this long (default 2m; 90s, 2m; a bare number is seconds)
+429 (throttled) and 503 are retried with backoff, honouring Retry-After, at most ${MAX_RETRIES} times; 409
+(a simulation is already running for this skill) is not: wait for it, then run the command again.
 Exit status: 0 SUCCESSFUL, 1 the simulation failed or could not run, 2 usage error.`;
 
 export type ParsedSimulateArgs =
@@ -42,6 +60,7 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
         'skill-id': { type: 'string' },
         locale: { type: 'string' },
         'new-session': { type: 'boolean' },
+        api: { type: 'string' },
         stage: { type: 'string' },
         'api-url': { type: 'string' },
         token: { type: 'string' },
@@ -62,8 +81,12 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
   if (!utterance) return { error: 'say what to simulate, e.g. "show the front door"' };
   const locale = (values.locale ?? DEFAULT_LOCALE).trim();
   if (!/^[a-z]{2}-[A-Z]{2}$/.test(locale)) return { error: `--locale must look like en-US, not "${values.locale}"` };
+  const api = (values.api ?? DEFAULT_API).trim().toLowerCase() as SimulationApi;
+  if (!SIMULATION_APIS.includes(api)) return { error: `--api must be v1 or v2, not "${values.api}"` };
   const stage = (values.stage ?? DEFAULT_STAGE).trim().toLowerCase();
   if (stage !== 'development' && stage !== 'live') return { error: `--stage must be development or live, not "${values.stage}"` };
+  // v1 has no stage in its path: quietly simulating development when live was asked for would mislead.
+  if (api === 'v1' && stage !== 'development') return { error: `--stage ${stage} needs --api v2 (Simulation API v1 simulates the development stage only)` };
   const apiUrl = (values['api-url'] ?? DEFAULT_API_URL).trim();
   if (!/^https?:\/\/[^/]/.test(apiUrl)) return { error: `--api-url must be an http(s) URL, not "${apiUrl}"` };
   const token = accessToken(values.token, env);
@@ -71,7 +94,7 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
   const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout);
   if (timeoutMs === undefined) return { error: `--timeout must be a duration like 90s or 2m, not "${values.timeout}"` };
 
-  return { options: { skillId, utterance, locale, stage, newSession: values['new-session'] ?? false, apiUrl, token, timeoutMs } };
+  return { options: { skillId, utterance, locale, api, stage, newSession: values['new-session'] ?? false, apiUrl, token, timeoutMs } };
 }
 
 export interface SimulateCliIo {
@@ -120,7 +143,7 @@ function printResult(body: SimulationBody, out: (s: string) => void): void {
   if (captions.length === 0) out('Alexa said nothing.');
   for (const caption of captions) out(`Alexa said: "${caption}"`);
 
-  const invocations = body.result?.skillExecutionInfo?.invocations ?? [];
+  const invocations = skillInvocations(body);
   if (invocations.length === 0) {
     // Amazon documents the skill I/O for custom skills; for a smart-home skill the bridge log is the witness.
     out('Amazon reported no skill invocation: the skill was not called, or Amazon did not show the call (check the bridge log).');
