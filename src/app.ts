@@ -24,6 +24,7 @@ import { buildHttpServer, buildPublicServer } from './http/server.ts';
 import { ReplayGuard } from './http/signature.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
+import { iceServersForWerift } from './webrtc/ice-servers.ts';
 import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
 import { UdpPortPool } from './webrtc/port-pool.ts';
 import { installSrtpKeyCache } from './webrtc/srtp-key-cache.ts';
@@ -72,6 +73,8 @@ export interface AppOptions {
   eventDelivery?: EventDeliveryTiming;
   /** A camera delivering no video this long ends its sessions (default 30 s); tests shorten it. */
   cameraDownMs?: number;
+  /** What a STUN query or the TURN allocation may add to an answer (default: 40 % of answerTimeoutMs, at most 2 s). */
+  gatherTimeoutMs?: number;
   /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
   eventSourceRetry?: { initialMs: number; maxMs: number };
   /** HTTP timeouts and connection caps (default: http/connection-guard.ts); tests shorten them. */
@@ -192,7 +195,8 @@ export class App {
         ...(config.webrtc.hostAddresses && { hostAddresses: config.webrtc.hostAddresses }),
         excludedAddresses: bridgeAddresses(),
       },
-      ports: new UdpPortPool(portRange(config.webrtc.udpPorts), gatherAddressCount(config.webrtc.hostAddresses)),
+      // One port per gather address, and one for the TURN client's socket (werift binds it in the range too).
+      ports: new UdpPortPool(portRange(config.webrtc.udpPorts), gatherAddressCount(config.webrtc.hostAddresses) + (iceServersForWerift(config.webrtc.iceServers).turn ? 1 : 0)),
       answerTimeoutMs: config.webrtc.answerTimeoutMs,
       connectTimeoutMs: config.webrtc.connectTimeoutSec * 1000,
       maxSessionMs: config.webrtc.maxSessionSec * 1000,
@@ -206,6 +210,7 @@ export class App {
       },
       unavailable: (cameraId) => this.#unavailable(cameraId),
       ...(options.cameraDownMs !== undefined && { cameraDownMs: options.cameraDownMs }),
+      ...(options.gatherTimeoutMs !== undefined && { gatherTimeoutMs: options.gatherTimeoutMs }),
       log: log.child({ component: 'webrtc' }),
     });
     this.dispatcher = new AlexaDispatcher({ endpoints: cameras, log: log.child({ component: 'alexa' }) })
@@ -260,6 +265,7 @@ export class App {
       talkback: (cameraId) => this.talkback.status(cameraId),
       events: (cameraId) => cameraEventsView(cameraId, this.events, this.eventSources),
       sessions: () => this.sessions.list(),
+      endedSessions: () => this.sessions.ended(),
       alexa: () => this.cloud.status(),
     });
   }

@@ -11,7 +11,7 @@ export function redactUrl(text: string): string {
 export function redactText(text: string): string {
   return redactUrl(text)
     .replace(/(bearer\s+)[A-Za-z0-9._~+/=|-]+/gi, '$1***')
-    .replace(/((?:token|secret|password|code)["']?\s*[:=]\s*["']?)[^"'\s,&}]+/gi, '$1***');
+    .replace(/((?:token|secret|password|credential|code)["']?\s*[:=]\s*["']?)[^"'\s,&}]+/gi, '$1***');
 }
 
 /** Field paths pino censors wherever they appear in a logged object. */
@@ -23,6 +23,8 @@ export const REDACT_PATHS = [
   'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
   'req.headers["x-porchlight-signature"]', '*.scope.token', 'directive.endpoint.scope.token',
   'directive.payload.grant.code', 'directive.payload.grantee.token',
+  // TURN credentials (webrtc.iceServers), wherever an ICE server list is logged.
+  'credential', '*.credential', 'iceServers[*].credential', '*.iceServers[*].credential',
 ];
 
 export interface LogOptions {

@@ -6,7 +6,7 @@ import type { CameraHealth } from '../camera/health.ts';
 import type { TalkbackStatus } from '../camera/talkback-manager.ts';
 import type { AlexaCloudStatus } from '../cloud/alexa-cloud.ts';
 import type { CameraEventsView, CameraView, ConsoleStatus } from '../web/console-api.ts';
-import type { SessionInfo } from '../webrtc/session-manager.ts';
+import type { EndedSessionInfo, SessionInfo } from '../webrtc/session-manager.ts';
 
 /** What the console shows and does, over the services app.ts built. No HTTP here. */
 
@@ -28,6 +28,8 @@ export interface ConsoleBackendOptions {
   /** Event sources, motion and recent events; undefined for a camera without any. */
   events: (cameraId: string) => CameraEventsView | undefined;
   sessions: () => SessionInfo[];
+  /** Sessions that ended lately, newest first, with why. */
+  endedSessions?: () => EndedSessionInfo[];
   alexa: () => AlexaCloudStatus;
   now?: () => number;
 }
@@ -77,6 +79,14 @@ export class ConsoleBackend {
         state: s.state,
         bytesSent: s.bytesSent,
         origin: this.#consoleSessions.has(s.id) ? 'console' : 'alexa',
+      })),
+      ended: (this.#options.endedSessions?.() ?? []).map((s) => ({
+        id: s.id,
+        camera: s.cameraId,
+        since: s.since,
+        endedAt: s.endedAt,
+        outcome: s.outcome,
+        ...(s.detail && { detail: s.detail }),
       })),
       alexa: this.#options.alexa(),
     };

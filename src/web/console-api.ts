@@ -8,6 +8,8 @@
 export interface ConsoleStatus {
   cameras: CameraView[];
   sessions: SessionView[];
+  /** Sessions that ended lately (at most 20), newest first. */
+  ended?: EndedSessionView[];
   alexa: OutboxView;
 }
 
@@ -67,6 +69,22 @@ export interface SessionView {
   bytesSent: number;
   /** Who opened it: an Echo (through POST /alexa) or this console's Watch/Talk. */
   origin: 'alexa' | 'console';
+}
+
+export interface EndedSessionView {
+  id: string;
+  camera: string;
+  /** ISO 8601. */
+  since: string;
+  endedAt: string;
+  /**
+   * Why it ended, as in porchlight_sessions_total (with `-` for `_`): disconnected, replaced,
+   * ice-failed (the viewer and porchlight never reached each other), connect-timeout,
+   * connection-failed, viewer-silent, max-lifetime, camera-stopped, media-stalled, shutdown.
+   */
+  outcome: string;
+  /** What to do about it (ice-failed: the candidates each side offered and the TURN hint). */
+  detail?: string;
 }
 
 /** Events to Alexa (DoorbellPress, ChangeReport…) and their durable outbox. */

@@ -1,6 +1,6 @@
 // The porchlight console, in the browser. Served as JavaScript by stripping the types at server
 // start (src/http/console-routes.ts): erasable TypeScript only, no imports but `import type`.
-import type { ApiError, CameraView, ConsoleStatus, OutboxView, SessionView, WatchResponse, WsHello } from './console-api.ts';
+import type { ApiError, CameraView, ConsoleStatus, EndedSessionView, OutboxView, SessionView, WatchResponse, WsHello } from './console-api.ts';
 
 const TOKEN_KEY = 'porchlight.adminToken';
 /** The WebSocket close code for a missing or wrong token (WS_UNAUTHORIZED in console-routes.ts). */
@@ -32,6 +32,8 @@ const ui = {
   cameras: byId<HTMLUListElement>('cameras'),
   sessions: byId<HTMLUListElement>('sessions'),
   noSessions: byId<HTMLParagraphElement>('no-sessions'),
+  endedBox: byId<HTMLDetailsElement>('ended-box'),
+  ended: byId<HTMLUListElement>('ended-sessions'),
   outbox: byId<HTMLElement>('outbox'),
 };
 
@@ -218,12 +220,15 @@ interface Item<T> {
 
 const cameraItems = new Map<string, Item<CameraView>>();
 const sessionItems = new Map<string, Item<SessionView>>();
+const endedItems = new Map<string, Item<EndedSessionView>>();
 
 function render(status: ConsoleStatus): void {
   latest = status;
   sync(ui.cameras, cameraItems, status.cameras, cameraItem);
   sync(ui.sessions, sessionItems, status.sessions, sessionItem);
   ui.noSessions.hidden = status.sessions.length > 0;
+  sync(ui.ended, endedItems, status.ended ?? [], endedItem);
+  ui.endedBox.hidden = !status.ended?.length;
   renderOutbox(status.alexa);
 }
 
@@ -342,6 +347,27 @@ function sessionItem(first: SessionView): Item<SessionView> {
       sent.textContent = bytes(s.bytesSent);
       origin.textContent = s.origin === 'console' ? (viewing?.sessionId === s.id ? 'this console' : 'console') : 'Alexa';
       root.setAttribute('data-origin', s.origin);
+    },
+  };
+}
+
+/** An ended session: when, and why (an ICE failure says what each side offered and what to add). */
+function endedItem(first: EndedSessionView): Item<EndedSessionView> {
+  const camera = el('strong');
+  const when = el('span', { class: 'muted' });
+  const outcome = el('span', { class: 'pill' });
+  const detail = el('div', { class: 'error' });
+  const root = el('li', { 'data-ended': first.id }, camera, when, outcome, detail);
+  return {
+    root,
+    update(s) {
+      camera.textContent = cameraName(s.camera);
+      when.textContent = `ended ${new Date(s.endedAt).toLocaleTimeString()}`;
+      outcome.textContent = s.outcome;
+      outcome.className = `pill ${s.detail ? 'bad' : ''}`.trim();
+      root.setAttribute('data-outcome', s.outcome);
+      detail.textContent = s.detail ?? '';
+      detail.hidden = !s.detail;
     },
   };
 }

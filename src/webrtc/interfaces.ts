@@ -24,3 +24,12 @@ export function gatherAddressCount(hostAddresses: string[] | undefined, interfac
   );
   return Math.max(1, addresses.length);
 }
+
+/**
+ * Whether `address` belongs to this machine (or container). Under Docker's bridge networking
+ * `webrtc.hostAddresses` names the host's LAN address, which the container does not have: it is
+ * advertised, but the sockets must bind to every address (Docker forwards the published ports).
+ */
+export function isLocalAddress(address: string, interfaces = networkInterfaces()): boolean {
+  return Object.values(interfaces).some((list) => (list ?? []).some((a) => a.address === address));
+}

@@ -4,6 +4,8 @@ import { SessionRefused, type RtcSessions, type SessionOffer } from '../alexa/po
 import type { CameraStream } from '../camera/camera-stream.ts';
 import type { TalkbackManager } from '../camera/talkback-manager.ts';
 import type { PortLease, UdpPortPool } from './port-pool.ts';
+import { candidateTypes } from './ice-diagnosis.ts';
+import { gatherBudgetMs, IceServerWatch } from './ice-servers.ts';
 import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
 import { Session, viewerAudioCodec, type IceSettings, type SessionCloseReason, type SessionOptions } from './session.ts';
 
@@ -13,6 +15,8 @@ export interface SessionManagerOptions {
   /** `webrtc.udpPorts`: each session gathers on ports of its own. */
   ports: UdpPortPool;
   answerTimeoutMs: number;
+  /** What a STUN query or the TURN allocation may add to an answer; default gatherBudgetMs(answerTimeoutMs). */
+  gatherTimeoutMs?: number;
   connectTimeoutMs: number;
   maxSessionMs: number;
   maxViewersPerCamera: number;
@@ -37,6 +41,21 @@ export interface SessionInfo {
   bytesSent: number;
   packetsDropped: number;
 }
+
+/** A session that ended lately, for the console: why, in words a person can act on. */
+export interface EndedSessionInfo {
+  id: string;
+  cameraId: string;
+  since: string;
+  endedAt: string;
+  /** The SessionCloseReason (also the sessions_total outcome, with `_` for `-`). */
+  outcome: SessionCloseReason;
+  /** What to do about it, when there is something (ICE failures: what each side offered, the TURN hint). */
+  detail?: string;
+}
+
+/** Ended sessions kept for the console. */
+const ENDED_KEPT = 20;
 
 /** A bad offer is refused first: it will not get better by waiting for a free slot. */
 function analyzed(offerSdp: string): OfferAnalysis {
@@ -82,10 +101,17 @@ export class SessionManager implements RtcSessions {
   readonly #droppedEarlier = new Map<string, number>();
   /** Streams whose life the sessions follow (one listener per camera, not per session). */
   readonly #followed = new Map<string, { stream: CameraStream; downTimer: NodeJS.Timeout | undefined; onState: (state: string) => void }>();
+  /** Newest first, at most ENDED_KEPT, one per session id. */
+  #ended: EndedSessionInfo[] = [];
+  /** The slice of answerTimeoutMs a STUN query or the TURN allocation may take. */
+  readonly #gatherTimeoutMs: number;
+  readonly #iceServers: IceServerWatch;
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
+    this.#gatherTimeoutMs = options.gatherTimeoutMs ?? gatherBudgetMs(options.answerTimeoutMs);
+    this.#iceServers = new IceServerWatch(options.ice.iceServers, this.#gatherTimeoutMs, options.log);
   }
 
   async offer(offer: SessionOffer): Promise<string> {
@@ -170,6 +196,11 @@ export class SessionManager implements RtcSessions {
       state: session.connected ? 'connected' : 'answered',
       ...session.stats,
     }));
+  }
+
+  /** Sessions that ended lately, newest first, with their reason. */
+  ended(): EndedSessionInfo[] {
+    return [...this.#ended];
   }
 
   get size(): number {
@@ -263,9 +294,11 @@ export class SessionManager implements RtcSessions {
           throw new SessionRefused('BUSY', `every UDP port of webrtc.udpPorts is in use (${ports.leased} blocks of ports${taken}): widen the range`);
         }
         try {
-          const answered = await Session.answer({ ...options, ice: { ...this.#options.ice, udpPorts: lease.ports } });
+          const ice = { ...this.#options.ice, udpPorts: lease.ports, gatherTimeoutMs: this.#gatherTimeoutMs };
+          const answered = await Session.answer({ ...options, ice });
           if (answered.session.closed) lease.release();
           else answered.session.once('closed', () => lease.release());
+          this.#iceServers.noteAnswer(candidateTypes(answered.answerSdp));
           return answered;
         } catch (err) {
           if (!(err instanceof NegotiationError && err.code === 'NO_CANDIDATES')) {
@@ -300,10 +333,22 @@ export class SessionManager implements RtcSessions {
     }
   }
 
+  #noteEnded(session: Session, outcome: SessionCloseReason): void {
+    const ended: EndedSessionInfo = {
+      id: session.id,
+      cameraId: session.cameraId,
+      since: new Date(session.createdAt).toISOString(),
+      endedAt: new Date().toISOString(),
+      outcome,
+      ...(session.closeDetail && { detail: session.closeDetail }),
+    };
+    this.#ended = [ended, ...this.#ended.filter((e) => e.id !== session.id)].slice(0, ENDED_KEPT);
+  }
+
   #adopt(session: Session, stream: CameraStream): void {
     const close = (reason: SessionCloseReason) => () => session.close(reason);
     const timers = [setTimeout(close('max-lifetime'), this.#options.maxSessionMs)];
-    if (!session.connected) timers.push(setTimeout(() => !session.connected && session.close('connect-timeout'), this.#options.connectTimeoutMs));
+    if (!session.connected) timers.push(setTimeout(() => !session.connected && session.connectTimedOut(), this.#options.connectTimeoutMs));
     this.#sessions.set(session.id, { session, timers });
     this.#follow(stream);
     session.on('ready', () => stream.viewerReady(session.id));
@@ -312,6 +357,7 @@ export class SessionManager implements RtcSessions {
     session.once('closed', (reason) => {
       this.#droppedEarlier.set(session.cameraId, (this.#droppedEarlier.get(session.cameraId) ?? 0) + session.stats.packetsDropped);
       this.#options.observer?.closed(reason);
+      this.#noteEnded(session, reason);
       for (const timer of timers) clearTimeout(timer);
       if (this.#sessions.get(session.id)?.session === session) this.#sessions.delete(session.id);
       stream.removeViewer(session.id);

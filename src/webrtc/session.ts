@@ -1,26 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import {
-  MediaStreamTrack,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpPacket,
-  type RTCIceServer,
-  type RTCPeerConnectionConfig,
-  type RTCRtpTransceiver,
-} from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { muLawToALaw } from '../camera/g711.ts';
 import type { MediaPacket, StreamViewer } from '../camera/viewer.ts';
+import { candidatesInSdp, distinct, explainIceFailure, listCandidates, summarizeCandidates, type CandidateFacts } from './ice-diagnosis.ts';
+import { peerConfig, type IceSettings } from './peer-config.ts';
 import { finalizeAnswer, NegotiationError, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
 
-export interface IceSettings {
-  iceServers: RTCIceServer[];
-  udpPorts: [number, number];
-  /** Advertise only these addresses (and bind to the first); default: every usable interface. */
-  hostAddresses?: string[];
-  /** Never advertise these (container bridges found on the host). */
-  excludedAddresses: string[];
-}
+export { peerConfig, type IceSettings };
 
 export interface SessionOptions {
   id: string;
@@ -41,9 +28,15 @@ export interface SessionOptions {
   silenceTimeoutMs?: number;
 }
 
+/**
+ * Why a session ended; also its `porchlight_sessions_total` outcome (dashes become underscores).
+ * `ice-failed`: no ICE candidate pair ever worked (the viewer and porchlight could not reach each
+ * other; closeDetail says what each side offered); `connect-timeout`: ICE worked but DTLS did not
+ * finish in time; `connection-failed`: a connection that had worked was lost.
+ */
 export type SessionCloseReason =
-  | 'disconnected' | 'replaced' | 'connection-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime' | 'camera-stopped'
-  | 'media-stalled' | 'shutdown';
+  | 'disconnected' | 'replaced' | 'connection-failed' | 'ice-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime'
+  | 'camera-stopped' | 'media-stalled' | 'shutdown';
 
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
@@ -62,13 +55,6 @@ export interface SessionStats {
   packetsDropped: number;
 }
 
-const H264 = () =>
-  new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] });
-const OPUS = () => new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 });
-// For offers without Opus (some Echo offers list only static PTs 0/8): the camera's audio as G.711.
-const PCMU = () => new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: 0 });
-const PCMA = () => new RTCRtpCodecParameters({ mimeType: 'audio/PCMA', clockRate: 8000, channels: 1, payloadType: 8 });
-
 /** What the viewer's audio m-line carries: Opus, or G.711 when it offered no Opus. */
 export type ViewerAudioCodec = { encoding: 'opus' | 'PCMU' | 'PCMA'; payloadType: number };
 
@@ -76,6 +62,8 @@ export type ViewerAudioCodec = { encoding: 'opus' | 'PCMU' | 'PCMA'; payloadType
 const KEYFRAME_REPLAY_INTERVAL_MS = 1000;
 /** Camera packets offered to a ready viewer while its transport sends nothing for this long: the media path is dead. */
 const MEDIA_STALL_MS = 10_000;
+/** werift's CandidatePairState.SUCCEEDED (not exported from its index). */
+const CANDIDATE_PAIR_SUCCEEDED = 3;
 /** RTCP payload-specific feedback (RFC 4585) and its PLI / FIR (RFC 5104) formats. */
 const RTCP_PSFB = 206;
 const PSFB_PLI = 1;
@@ -84,27 +72,6 @@ const PSFB_FIR = 4;
 /** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms audio frame. */
 const VIDEO_TIMESTAMP_STEP = 3000;
 const AUDIO_TIMESTAMP_STEP = { opus: 960, PCMU: 160, PCMA: 160 } as const;
-
-/**
- * werift treats an empty iceServers list as "use stun.l.google.com", and its gathering waits up
- * to iceStunGatherTimeout for it. With no STUN configured we point it at the discard port on
- * loopback and do not wait, so gathering is host-only and takes milliseconds.
- */
-export function peerConfig(ice: IceSettings): RTCPeerConnectionConfig {
-  const stun = ice.iceServers.length > 0;
-  return {
-    codecs: { video: [H264()], audio: [OPUS(), PCMU(), PCMA()] },
-    iceServers: stun ? ice.iceServers : [{ urls: 'stun:127.0.0.1:9' }],
-    iceStunGatherTimeout: stun ? 1 : 0,
-    iceUseIpv6: false,
-    icePortRange: ice.udpPorts,
-    ...(ice.hostAddresses && {
-      iceUseIpv4: false,
-      iceAdditionalHostAddresses: ice.hostAddresses,
-      iceInterfaceAddresses: { udp4: ice.hostAddresses[0]! },
-    }),
-  };
-}
 
 /**
  * werift's own SDP reader is stricter than analyzeOffer in places (an empty section, a malformed
@@ -205,7 +172,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   #readyAt = 0;
   #firstMediaSent = false;
   #connected = false;
+  /** ICE found a working pair at some point (DTLS may still have failed after it). */
+  #iceConnected = false;
   #closed = false;
+  #closeDetail: string | undefined;
+  /** The candidates of our answer, for the diagnosis of a failed ICE. */
+  #localCandidates: CandidateFacts[] = [];
+  readonly #turnConfigured: boolean;
   readonly #pc: RTCPeerConnection;
   readonly #log: Logger;
   readonly #video: RTCRtpTransceiver;
@@ -230,6 +203,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     this.#video = video;
     this.#audio = audio;
     this.#audioCodec = audio ? viewerAudioCodec(options.analysis)?.encoding : undefined;
+    this.#turnConfigured = options.ice.iceServers.some((s) => [s.urls].flat().some((url) => /^turns?:/i.test(url)));
     const limit = options.sendQueueLimit ?? 512;
     this.#videoOut = new BoundedSender((p) => video.sender.sendRtp(p), limit, this.stats);
     this.#audioOut = audio && new BoundedSender((p) => audio.sender.sendRtp(p), limit, this.stats);
@@ -242,6 +216,10 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     const onRtcp = () => (this.#lastRtcpAt = Date.now());
     video.sender.onRtcp.subscribe(onRtcp);
     audio?.sender.onRtcp.subscribe(onRtcp);
+    // Not 'completed': werift reports that when gathering completes.
+    pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.#iceConnected = true;
+    });
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected' && !this.#connected) {
         this.#connected = true;
@@ -249,7 +227,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
         this.#watchSilence(options.silenceTimeoutMs ?? 15_000);
         this.emit('connected');
       } else if (state === 'failed' || state === 'closed') {
-        this.close('connection-failed');
+        this.close(this.#lostReason());
       }
     });
   }
@@ -284,6 +262,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
       // The transport is final once the answer is set (BUNDLE may have replaced it).
       session.#watchTransport();
       const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { talkback, excludedAddresses: options.ice.excludedAddresses });
+      session.#localCandidates = candidatesInSdp(answerSdp);
       return { session, answerSdp };
     } catch (err) {
       await pc.close().catch(() => {});
@@ -301,6 +280,26 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** For a session closed with `ice-failed`: what each side offered and what to change. */
+  get closeDetail(): string | undefined {
+    return this.#closeDetail;
+  }
+
+  /** The connect timeout passed: `ice-failed` when no candidate pair ever worked, else `connect-timeout`. */
+  connectTimedOut(): void {
+    this.close(this.#iceWorked() ? 'connect-timeout' : 'ice-failed');
+  }
+
+  /** A transport that failed or closed under us: lost after it had worked, or ICE never worked. */
+  #lostReason(): SessionCloseReason {
+    return this.#iceWorked() ? 'connection-failed' : 'ice-failed';
+  }
+
+  /** Some candidate pair got an answer (the viewer may not have nominated it yet). */
+  #iceWorked(): boolean {
+    return this.#iceConnected || this.#pc.iceTransports.some((t) => t.connection.nominated || t.connection.checkList.some((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED));
   }
 
   deliver(packet: MediaPacket): void {
@@ -338,7 +337,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     transport.onStateChange.subscribe((state) => {
       if (state === 'closed' || state === 'failed') {
         this.#log.warn({ dtls: state }, 'DTLS transport ended: closing the session');
-        this.close('connection-failed');
+        this.close(this.#lostReason());
       }
     });
     this.#mediaWatch = setInterval(() => this.#checkMedia(transport), 1000);
@@ -375,6 +374,19 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP[this.#audioCodec ?? 'opus']);
   }
 
+  /** Read before the peer connection closes (werift forgets its candidates then). */
+  #diagnoseIce(): void {
+    const transports = this.#pc.iceTransports;
+    // The offer's candidates and the peer-reflexive ones its checks came from.
+    const remote = distinct(transports.flatMap((t) => t.connection.remoteCandidates.map((c) => ({ type: c.type, protocol: c.transport.toLowerCase(), address: c.host, port: c.port }))));
+    const pairs = transports.flatMap((t) => t.connection.checkList);
+    const succeeded = pairs.filter((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED).length;
+    this.#closeDetail = explainIceFailure({ local: this.#localCandidates, remote, pairs: pairs.length, succeeded, turnConfigured: this.#turnConfigured });
+    // Types and networks only: viewer addresses stay out of logs above debug.
+    this.#log.warn({ reason: 'ice-failed', porchlight: summarizeCandidates(this.#localCandidates), viewer: summarizeCandidates(remote), pairs: pairs.length }, this.#closeDetail);
+    this.#log.debug({ porchlight: listCandidates(this.#localCandidates), viewer: listCandidates(remote) }, 'candidates of the failed session');
+  }
+
   #watchSilence(timeoutMs: number): void {
     this.#lastRtcpAt = Date.now();
     this.#silenceWatch = setInterval(() => {
@@ -388,6 +400,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     this.#closed = true;
     clearInterval(this.#silenceWatch);
     clearInterval(this.#mediaWatch);
+    if (reason === 'ice-failed') this.#diagnoseIce();
     this.#log.info({ reason, ...this.stats }, 'session closed');
     this.#pc.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
     this.emit('closed', reason);

@@ -160,14 +160,15 @@ describe('answer deadline', () => {
   let bridge: TestBridge;
   let silentStun: Socket;
   before(async () => {
-    // A STUN server that never answers: werift then waits its 1 s STUN gathering bound, longer
-    // than this bridge's 500 ms answer timeout.
+    // A STUN server that never answers, and a gather bound of 1 s (by default it is 40 % of
+    // answerTimeoutMs, so gathering alone never misses the deadline): longer than this bridge's
+    // 500 ms answer timeout.
     silentStun = createSocket('udp4');
     await new Promise<void>((resolve) => silentStun.bind(0, '127.0.0.1', resolve));
     bridge = await startBridge({
       webrtc: { hostAddresses: ['127.0.0.1'], answerTimeoutMs: 500, iceServers: [{ urls: `stun:127.0.0.1:${silentStun.address().port}` }] },
       cameras: [{ id: 'demo', name: 'Demo Camera', url: `file:${DEMO_CLIP}` }],
-    });
+    }, { app: { gatherTimeoutMs: 1000 } });
   });
   after(async () => {
     await bridge?.close();
