@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream, type LoggerOptions } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -27,9 +28,25 @@ export const REDACT_PATHS = [
   'credential', '*.credential', 'iceServers[*].credential', '*.iceServers[*].credential',
 ];
 
+/** `json`: one JSON object a line (pipes, Docker, log collectors); `pretty`: readable lines for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
 export interface LogOptions {
   level?: string;
+  /** Where lines go; stdout when absent. */
   destination?: DestinationStream;
+  /** Default: JSON into `destination`; for stdout, PORCHLIGHT_LOG_FORMAT, else pretty on a TTY and JSON otherwise. */
+  format?: LogFormat;
+}
+
+const LEVELS = [...Object.keys(pino.levels.values), 'silent'];
+
+/** The stdout format: PORCHLIGHT_LOG_FORMAT when set, else pretty only for a person at a terminal. */
+export function logFormat(env: NodeJS.ProcessEnv, isTTY: boolean | undefined): LogFormat {
+  const wanted = env.PORCHLIGHT_LOG_FORMAT;
+  if (wanted === 'json' || wanted === 'pretty') return wanted;
+  if (wanted) throw new Error(`PORCHLIGHT_LOG_FORMAT must be json or pretty, not "${wanted}"`);
+  return isTTY ? 'pretty' : 'json';
 }
 
 /**
@@ -37,10 +54,15 @@ export interface LogOptions {
  * bearer token that slips into a message or error is still censored.
  */
 export function createLogger(options: LogOptions = {}): Logger {
+  const level = options.level ?? (process.env.PORCHLIGHT_LOG_LEVEL || 'info');
+  // Said plainly at start rather than as pino's bare "unknown level".
+  if (!LEVELS.includes(level)) throw new Error(`${options.level ? 'log level' : 'PORCHLIGHT_LOG_LEVEL'} must be one of ${LEVELS.join(', ')}, not "${level}"`);
   const config: LoggerOptions = {
-    level: options.level ?? process.env.PORCHLIGHT_LOG_LEVEL ?? 'info',
+    level,
     base: { name: 'porchlight' },
     redact: { paths: REDACT_PATHS, censor: '***' },
+    // "level":"warn" rather than 40: readable with grep and jq, and the same word the pretty format shows.
+    formatters: { level: (label) => ({ level: label }) },
     hooks: {
       logMethod(args, method) {
         method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
@@ -51,7 +73,38 @@ export function createLogger(options: LogOptions = {}): Logger {
       url: (url: unknown) => (typeof url === 'string' ? redactUrl(url) : url),
     },
   };
+  const format = options.format ?? (options.destination ? 'json' : logFormat(process.env, process.stdout.isTTY));
+  // Pretty lines are made from the JSON line pino has already redacted, so both formats censor alike.
+  if (format === 'pretty') return pino(config, prettyStream(options.destination));
   return options.destination ? pino(config, options.destination) : pino(config);
+}
+
+/** Fields the pretty format shows before the message rather than in the trailing JSON. */
+const CONTEXT_KEYS = ['component', 'cameraId', 'sessionId'];
+// pino-pretty strips these from plain messages but not from a messageFormat function's result:
+// a camera's or viewer's text must not drive the terminal.
+const UNSAFE_CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * `[12:03:04.567] WARN: [camera camera=front] camera stream failed {"code":"timeout",…}`.
+ * In-process (not a worker transport) and synchronous, so nothing is lost when main.ts calls
+ * process.exit and tests see each line as soon as it is logged.
+ */
+function prettyStream(destination: DestinationStream | undefined): DestinationStream {
+  return pinoPretty({
+    ...(destination && { destination }),
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: ['pid', 'hostname', 'name', ...CONTEXT_KEYS].join(','),
+    singleLine: true,
+    messageFormat: (log, messageKey) => {
+      const [component, cameraId, sessionId] = CONTEXT_KEYS.map((key) => log[key]);
+      const context = [component, cameraId !== undefined && `camera=${cameraId}`, sessionId !== undefined && `session=${sessionId}`]
+        .filter((part) => part !== undefined && part !== false && part !== '').join(' ');
+      const message = log[messageKey] === undefined ? '' : String(log[messageKey]);
+      return (context ? `[${context}] ${message}` : message).replace(UNSAFE_CONTROL_CHARS, '');
+    },
+  });
 }
 
 function serializeError(err: unknown): unknown {

@@ -3,7 +3,7 @@ import { App } from './app.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { secretsFile, withSecrets } from './config/secrets.ts';
 import { discoverySessionCli } from './cloud/discovery-session-cli.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
 
 const USAGE = `usage:
   porchlight [serve] [--config FILE]      run the bridge (the embedded demo camera when no config is given)
@@ -55,7 +55,13 @@ function checkConfig(configPath: string | undefined): number {
 }
 
 async function serve(configPath: string | undefined): Promise<number> {
-  const log = createLogger();
+  let log: Logger;
+  try {
+    log = createLogger();
+  } catch (err) {
+    // A bad PORCHLIGHT_LOG_LEVEL or PORCHLIGHT_LOG_FORMAT: there is no logger to say it with.
+    return reportStartupError(err);
+  }
   let app: App;
   let tokenWhere: string;
   try {

@@ -132,7 +132,7 @@ describe('FfmpegProcess with a real ffmpeg', { skip }, () => {
     assert.equal(exit.requested, false);
     assert.ok(exit.recent.length > 0);
     assertNoSecrets([...lines, ...exit.recent, exit.failure.line, exit.failure.message]);
-    const warnings = lines.map((line) => JSON.parse(line) as { level: number; failure?: string }).filter((l) => l.level === 40);
+    const warnings = lines.map((line) => JSON.parse(line) as { level: string; failure?: string }).filter((l) => l.level === 'warn');
     assert.deepEqual(warnings.map((w) => w.failure), ['AUTH_FAILED'], 'one warning per process');
   });
 

@@ -158,7 +158,7 @@ describe('Echo behind a NAT, bridge on another network (namespaces, coturn)', { 
     assert.match(ended.detail, /^ICE failed: no candidate pair succeeded \(\d+ checked\)\. porchlight offered host\/udp private; the viewer offered host\/udp private ×2, host\/tcp private, srflx\/udp private\. Hint: .*add a TURN server/);
     assert.ok(!viewer.messages.some((m) => m.state === 'connected'));
     const log = bridge.logText();
-    const warning = log.split('\n').find((line) => line.includes('"reason":"ice-failed"') && line.includes('"level":40'));
+    const warning = log.split('\n').find((line) => line.includes('"reason":"ice-failed"') && line.includes('"level":"warn"'));
     assert.ok(warning?.includes('add a TURN server'), 'the log explains the failure');
     assert.ok(!warning!.includes(net().viewerIp) && !warning!.includes(net().viewerNatIp), 'a viewer address at warn');
     assert.match(await get(bridge, '/metrics'), /porchlight_sessions_total\{outcome="ice_failed"\} 1/);

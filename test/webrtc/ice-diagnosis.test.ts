@@ -84,12 +84,12 @@ describe('a session that never connects', () => {
     assert.match(ended?.detail ?? '', /^ICE failed: no candidate pair succeeded \(\d+ checked\)\. porchlight offered host\/udp loopback; the viewer offered host\/udp loopback.*Hint: .*add a TURN server/);
 
     const entries = lines.join('').trim().split('\n').map((l) => JSON.parse(l));
-    const warning = entries.find((e) => e.level === 40 && e.reason === 'ice-failed');
+    const warning = entries.find((e) => e.level === 'warn' && e.reason === 'ice-failed');
     assert.ok(warning, 'no warning for the failed session');
     assert.equal(warning.msg, ended?.detail);
     assert.match(warning.viewer, /^host\/udp loopback, host\/tcp loopback/);
-    for (const entry of entries.filter((e) => e.level > 20)) assert.ok(!JSON.stringify(entry).includes('127.0.0.3'), `viewer address above debug: ${JSON.stringify(entry)}`);
-    assert.ok(entries.some((e) => e.level === 20 && String(e.viewer).includes('127.0.0.3')), 'the addresses are in the debug log');
+    for (const entry of entries.filter((e) => e.level !== 'debug' && e.level !== 'trace')) assert.ok(!JSON.stringify(entry).includes('127.0.0.3'), `viewer address above debug: ${JSON.stringify(entry)}`);
+    assert.ok(entries.some((e) => e.level === 'debug' && String(e.viewer).includes('127.0.0.3')), 'the addresses are in the debug log');
 
     const backend = new ConsoleBackend({
       cameras: [{ id: 'demo', name: 'Demo', kind: 'camera', talkback: 'none' }],
