@@ -1,19 +1,8 @@
 import { pino, type Logger, type DestinationStream, type LoggerOptions } from 'pino';
 import pinoPretty from 'pino-pretty';
+import { redactSecrets } from './util/redact.ts';
 
 export type { Logger };
-
-/** Replaces the password (and user) in any URL with credentials: `rtsp://admin:***@host/…`. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*):([^/@\s]*)@/gi, '$1$2:***@');
-}
-
-/** Bearer tokens and `key=value` secrets inside free text (error messages, ffmpeg stderr). */
-export function redactText(text: string): string {
-  return redactUrl(text)
-    .replace(/(bearer\s+)[A-Za-z0-9._~+/=|-]+/gi, '$1***')
-    .replace(/((?:token|secret|password|credential|code)["']?\s*[:=]\s*["']?)[^"'\s,&}]+/gi, '$1***');
-}
 
 /** Field paths pino censors wherever they appear in a logged object. */
 export const REDACT_PATHS = [
@@ -50,8 +39,9 @@ export function logFormat(env: NodeJS.ProcessEnv, isTTY: boolean | undefined): L
 }
 
 /**
- * The root logger. Strings are passed through redactUrl/redactText so a camera URL or a
- * bearer token that slips into a message or error is still censored.
+ * The root logger. Besides the field paths above, every line it writes passes through
+ * redactSecrets on its way out, so a camera URL or a token in any field (nested ones, child
+ * bindings, an error's message, stack, cause or own fields) is censored, in both formats.
  */
 export function createLogger(options: LogOptions = {}): Logger {
   const level = options.level ?? (process.env.PORCHLIGHT_LOG_LEVEL || 'info');
@@ -63,20 +53,20 @@ export function createLogger(options: LogOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '***' },
     // "level":"warn" rather than 40: readable with grep and jq, and the same word the pretty format shows.
     formatters: { level: (label) => ({ level: label }) },
-    hooks: {
-      logMethod(args, method) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
-      },
-    },
-    serializers: {
-      err: (err: unknown) => serializeError(err),
-      url: (url: unknown) => (typeof url === 'string' ? redactUrl(url) : url),
-    },
   };
   const format = options.format ?? (options.destination ? 'json' : logFormat(process.env, process.stdout.isTTY));
-  // Pretty lines are made from the JSON line pino has already redacted, so both formats censor alike.
-  if (format === 'pretty') return pino(config, prettyStream(options.destination));
-  return options.destination ? pino(config, options.destination) : pino(config);
+  // Pretty lines are made from the JSON line once redacted, so both formats censor alike.
+  const destination = format === 'pretty' ? prettyStream(options.destination) : options.destination ?? pino.destination(1);
+  return pino(config, redacting(destination));
+}
+
+/** A destination that redacts each JSON line before passing it on. */
+function redacting(inner: DestinationStream): DestinationStream {
+  const flushable = inner as DestinationStream & { flush?: (cb?: (err?: Error) => void) => void };
+  return {
+    write: (line: string) => inner.write(redactSecrets(line)),
+    ...(flushable.flush && { flush: (cb?: (err?: Error) => void) => flushable.flush!(cb) }),
+  } as DestinationStream;
 }
 
 /** Fields the pretty format shows before the message rather than in the trailing JSON. */
@@ -105,13 +95,4 @@ function prettyStream(destination: DestinationStream | undefined): DestinationSt
       return (context ? `[${context}] ${message}` : message).replace(UNSAFE_CONTROL_CHARS, '');
     },
   });
-}
-
-function serializeError(err: unknown): unknown {
-  const serialized = pino.stdSerializers.err(err as Error);
-  if (serialized && typeof serialized === 'object') {
-    if (typeof serialized.message === 'string') serialized.message = redactText(serialized.message);
-    if (typeof serialized.stack === 'string') serialized.stack = redactText(serialized.stack);
-  }
-  return serialized;
 }

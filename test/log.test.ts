@@ -80,6 +80,21 @@ describe('log format', () => {
     });
   }
 
+  test('every string field is censored: nested objects, arrays, child bindings, an error\'s own fields and cause', async () => {
+    const { log, text } = capture('json');
+    const child = log.child({ camera: { url: 'rtsp://op:b1nd@ng@cam/x' } });
+    const err = Object.assign(new Error('SETUP failed', { cause: new Error('DESCRIBE rtsp://op:c@use@cam/') }), { uri: 'rtsp://op:own@field@cam/' });
+    child.warn({ uri: 'rtsp://op:p@ss:w0rd@cam/trackID=1', tracks: [{ control: 'rtsp://cam/t?pwd=arr4y' }], err }, 'backchannel: camera refused SETUP');
+    await until('the entry', () => text().includes('refused SETUP'), 2000);
+    const out = text();
+    for (const secret of ['b1nd', 'p@ss', 'w0rd', 'arr4y', 'c@use', 'own@field']) assert.ok(!out.includes(secret), `${secret} in the log:\n${out}`);
+    const entry = JSON.parse(out);
+    assert.equal(entry.camera.url, 'rtsp://op:***@cam/x');
+    assert.equal(entry.uri, 'rtsp://op:***@cam/trackID=1');
+    assert.equal(entry.tracks[0].control, 'rtsp://cam/t?pwd=***');
+    assert.equal(entry.err.uri, 'rtsp://op:***@cam/');
+  });
+
   test('an unknown PORCHLIGHT_LOG_LEVEL is named', () => {
     assert.throws(() => createLogger({ level: 'verbose', format: 'json', destination: new Writable({ write: (_c, _e, done) => done() }) }), /must be one of trace, debug, info, warn, error, fatal, silent, not "verbose"/);
   });

@@ -8,6 +8,7 @@
 
 import type { FfmpegVersion } from './ffmpeg-path.ts';
 import { CodedError } from '../util/coded-error.ts';
+import { redactSecrets } from '../util/redact.ts';
 
 export type TranscodeMode = 'auto' | 'always' | 'never';
 
@@ -256,24 +257,5 @@ function invalid(message: string): FfmpegArgsError {
 
 /** A copy of args with URL passwords and secret-looking query values replaced by `***`. */
 export function redactArgs(args: readonly string[]): string[] {
-  return args.map(redactSecrets);
-}
-
-const SECRET_QUERY = /([?&;](?:password|passwd|pass|pwd|token|secret|key|auth)[a-z_]*=)[^&;\s'"]*/gi;
-
-/**
- * Redacts every URL in free text (an argument, an ffmpeg stderr line). The password ends at the
- * last `@` of the authority, as in ffmpeg's own URL splitting, so a raw `@` in a password does
- * not leak its tail.
- */
-export function redactSecrets(text: string): string {
-  const withoutPasswords = text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/?#\s'"]*)/gi, (_match, scheme: string, authority: string) => {
-    const at = authority.lastIndexOf('@');
-    if (at < 0) return scheme + authority;
-    const userinfo = authority.slice(0, at);
-    const colon = userinfo.indexOf(':');
-    if (colon < 0) return scheme + authority;
-    return `${scheme}${userinfo.slice(0, colon)}:***${authority.slice(at)}`;
-  });
-  return withoutPasswords.replace(SECRET_QUERY, '$1***');
+  return args.map((arg) => redactSecrets(arg));
 }

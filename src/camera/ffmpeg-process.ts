@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { redactArgs, redactSecrets } from './ffmpeg-args.ts';
+import { redactArgs } from './ffmpeg-args.ts';
+import { redactSecrets } from '../util/redact.ts';
 import {
   initialStderrState, inputStreams, parseLogLine, reduceStderr, splitLines,
   type FfmpegFailure, type StderrState, type StreamInfo,

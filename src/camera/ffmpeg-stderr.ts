@@ -9,7 +9,7 @@
  * any exit is a failure; the reason is here, not in the code. A stalled camera is noticed only
  * after ~3x `-timeout` (9 s for 3 s), so the owner should also watch for RTP going quiet.
  */
-import { redactSecrets } from './ffmpeg-args.ts';
+import { redactSecrets } from '../util/redact.ts';
 
 export interface LogLine {
   context?: string; // "rtsp", "tcp", "libx264" from "[rtsp @ 0x55…]"

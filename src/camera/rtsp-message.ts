@@ -1,4 +1,5 @@
 import sdpTransform from 'sdp-transform';
+import { withoutUserinfo } from '../util/redact.ts';
 
 /**
  * RTSP wire format (RFC 2326) as an RTSP client reads it: responses, `$`-framed interleaved
@@ -136,12 +137,14 @@ export function parseInterleavedChannel(transport: string): number | undefined {
 /**
  * Resolves an SDP `a=control` against the Content-Base. Relative controls are appended with a
  * `/`, not resolved as URL paths: `rtsp://cam/live` + `trackID=1` must be `rtsp://cam/live/trackID=1`,
- * which is what ffmpeg and live555 send and what cameras expect.
+ * which is what ffmpeg and live555 send and what cameras expect. Some cameras write their
+ * credentials into absolute controls: dropped, as credentials go in Authorization and the control
+ * URL is sent on and logged.
  */
 export function resolveControl(control: string | undefined, base: string): string {
-  if (!control || control === '*') return base;
-  if (/^rtsps?:\/\//i.test(control)) return control;
-  return base.endsWith('/') ? `${base}${control}` : `${base}/${control}`;
+  if (!control || control === '*') return withoutUserinfo(base);
+  if (/^rtsps?:\/\//i.test(control)) return withoutUserinfo(control);
+  return withoutUserinfo(base.endsWith('/') ? `${base}${control}` : `${base}/${control}`);
 }
 
 export interface SdpTrack {

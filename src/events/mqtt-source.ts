@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { redactText, redactUrl } from '../log.ts';
+import { redactSecrets } from '../util/redact.ts';
 import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from './backoff.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 import { parseSignal } from './signal.ts';
@@ -114,7 +114,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   status(): MqttStatus {
     return {
       state: this.#state,
-      url: redactUrl(this.#options.url),
+      url: redactSecrets(this.#options.url),
       since: this.#since.toISOString(),
       ...(this.#lastError && { lastError: this.#lastError }),
       topics: [...this.#filters],
@@ -146,7 +146,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
     this.#lastError = undefined;
     this.#outage.clear();
     this.#setState('connected');
-    this.#log.info({ url: redactUrl(this.#options.url), topics: this.#filters }, 'MQTT connected: listening for presses and motion');
+    this.#log.info({ url: redactSecrets(this.#options.url), topics: this.#filters }, 'MQTT connected: listening for presses and motion');
     // A clean session each time: subscribe again after every reconnect.
     this.#client?.subscribe(this.#filters, { qos: 1 }, (err, granted) => {
       if (err) return this.#onError(err);
@@ -159,7 +159,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
     if (this.#state === 'closed') return;
     const reason = describeMqttError(err);
     this.#lastError = reason;
-    if (this.#outage.first(reason)) this.#log.warn({ url: redactUrl(this.#options.url), reason }, 'MQTT broker problem: retrying with backoff');
+    if (this.#outage.first(reason)) this.#log.warn({ url: redactSecrets(this.#options.url), reason }, 'MQTT broker problem: retrying with backoff');
   }
 
   #onClose(): void {
@@ -168,7 +168,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
     this.#failures += 1;
     if (this.#state === 'connected') {
       this.#lastError = 'the connection to the broker was lost';
-      this.#log.warn({ url: redactUrl(this.#options.url) }, 'MQTT connection lost: reconnecting');
+      this.#log.warn({ url: redactSecrets(this.#options.url) }, 'MQTT connection lost: reconnecting');
     }
     this.#setState('disconnected');
     clearTimeout(this.#retryTimer);
@@ -245,6 +245,6 @@ export function describeMqttError(err: Error & { code?: string | number }): stri
   if (code === 'ECONNREFUSED') return 'nothing listens at the broker address (connection refused)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the broker host name does not resolve';
   if (code === 'ETIMEDOUT' || /connack timeout/i.test(err.message)) return 'the broker does not answer (timeout)';
-  if (typeof code === 'string' && /CERT|SSL|TLS/.test(code)) return `TLS problem: ${redactText(err.message)}`;
-  return redactText(err.message || String(code ?? 'unknown error'));
+  if (typeof code === 'string' && /CERT|SSL|TLS/.test(code)) return `TLS problem: ${redactSecrets(err.message)}`;
+  return redactSecrets(err.message || String(code ?? 'unknown error'));
 }

@@ -1,5 +1,5 @@
 import { CodedError } from '../util/coded-error.ts';
-import { redactText } from '../log.ts';
+import { redactSecrets } from '../util/redact.ts';
 
 export type OnvifFailureCode =
   | 'CREDENTIALS'
@@ -43,9 +43,9 @@ export function classifyOnvifError(err: unknown): OnvifFailure {
   if (/ActionNotSupported|ActionNotImplemented|OptionalActionNotImplemented/i.test(`${message} ${xml}`)) {
     return { code: 'NO_EVENT_SERVICE', reason: 'the camera does not support ONVIF pull-point events' };
   }
-  if (/ONVIF SOAP Fault/i.test(message)) return { code: 'FAULT', reason: `the camera answered with a SOAP fault: ${redactText(message.replace(/^ONVIF SOAP Fault:\s*/i, '')).slice(0, 200)}` };
+  if (/ONVIF SOAP Fault/i.test(message)) return { code: 'FAULT', reason: `the camera answered with a SOAP fault: ${redactSecrets(message.replace(/^ONVIF SOAP Fault:\s*/i, '')).slice(0, 200)}` };
   if (/Wrong ONVIF SOAP response|Non-whitespace|Unexpected|Invalid character|Unclosed/i.test(message)) {
     return { code: 'BAD_RESPONSE', reason: 'the camera\'s answer is not ONVIF SOAP (is the device service URL right?)' };
   }
-  return { code: 'FAULT', reason: redactText(message).slice(0, 200) };
+  return { code: 'FAULT', reason: redactSecrets(message).slice(0, 200) };
 }

@@ -3,7 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import onvif from 'onvif';
 import type { Logger } from 'pino';
-import { redactText } from '../log.ts';
+import { redactSecrets } from '../util/redact.ts';
 import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from './backoff.ts';
 import { classifyOnvifError, OnvifError } from './onvif-errors.ts';
 import { fromParsedNotification, matchNotification, topicRules, topicSetNames, type CameraEventKind, type TopicOverrides, type TopicRule } from './onvif-topics.ts';
@@ -286,7 +286,7 @@ export class OnvifEventSource extends EventEmitter<OnvifSourceEvents> {
   #call(cam: any, method: string, ...args: unknown[]): Promise<{ data: any; xml?: string }> {
     return new Promise((resolve, reject) => {
       const callback: Callback = (err, data, xml) => {
-        if (err) reject(Object.assign(err, { xml: typeof xml === 'string' ? redactText(xml.slice(0, 2000)) : undefined }));
+        if (err) reject(Object.assign(err, { xml: typeof xml === 'string' ? redactSecrets(xml.slice(0, 2000)) : undefined }));
         else resolve({ data, ...(typeof xml === 'string' && { xml }) });
       };
       try {

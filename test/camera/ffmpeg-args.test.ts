@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildFfmpegArgs, FfmpegArgsError, redactArgs, redactSecrets, videoPlan,
+  buildFfmpegArgs, FfmpegArgsError, redactArgs, videoPlan,
   type FfmpegInput,
 } from '../../src/camera/ffmpeg-args.ts';
 
@@ -244,7 +244,7 @@ describe('buildFfmpegArgs: outputs', () => {
   }
 });
 
-describe('redactArgs / redactSecrets', () => {
+describe('redactArgs', () => {
   it('replaces the URL password, leaves the rest and the original alone', () => {
     const args = buildFfmpegArgs(input());
     const redacted = redactArgs(args);
@@ -253,21 +253,4 @@ describe('redactArgs / redactSecrets', () => {
     assert.equal(redacted.length, args.length);
     assert.ok(!redacted.join(' ').includes('s3cret'));
   });
-
-  const cases: Array<[string, string]> = [
-    ['rtsp://admin:s3cret@10.0.0.2/live', 'rtsp://admin:***@10.0.0.2/live'],
-    ['rtsp://admin:p@ss@w0rd@10.0.0.2:554/x', 'rtsp://admin:***@10.0.0.2:554/x'],
-    ['rtsps://u:pw@cam', 'rtsps://u:***@cam'],
-    ['rtsp://admin@10.0.0.2/live', 'rtsp://admin@10.0.0.2/live'],
-    ['rtsp://10.0.0.2/cam/realmonitor?channel=1&user=admin&password=hunter2', 'rtsp://10.0.0.2/cam/realmonitor?channel=1&user=admin&password=***'],
-    ['rtsp://10.0.0.2/h264Preview_01_main?token=abc123&x=1', 'rtsp://10.0.0.2/h264Preview_01_main?token=***&x=1'],
-    ["[error] rtsp://admin:secret@127.0.0.1:18554/stream1: Server returned 401 Unauthorized", '[error] rtsp://admin:***@127.0.0.1:18554/stream1: Server returned 401 Unauthorized'],
-    ["Input #0, rtsp, from 'rtsp://a:b@h/s':", "Input #0, rtsp, from 'rtsp://a:***@h/s':"],
-    ['rtsp://a:b@h:554: Connection refused', 'rtsp://a:***@h:554: Connection refused'],
-    ['file:media/demo.mp4', 'file:media/demo.mp4'],
-    ['rtp://127.0.0.1:40002?pkt_size=1200', 'rtp://127.0.0.1:40002?pkt_size=1200'],
-  ];
-  for (const [from, to] of cases) {
-    it(from, () => assert.equal(redactSecrets(from), to));
-  }
 });

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseChallenge } from '../../src/camera/rtsp-auth.ts';
 import { Backchannel } from '../../src/camera/rtsp-backchannel.ts';
+import { createLogger } from '../../src/log.ts';
 import { closedEvent, GSTREAMER_SDP, HIKVISION_SDP, log, rejectsWith, until } from './rtsp-backchannel-helpers.ts';
 
 // ---- A scripted camera, for behaviour GStreamer cannot be configured into ----
@@ -18,7 +20,8 @@ interface Received { method: string; uri: string; headers: Record<string, string
 interface ScriptOptions {
   sessionTimeoutSec?: number;
   publicMethods?: string;
-  describe?: (req: Received) => { status: string; body?: string };
+  /** A DESCRIBE answer of its own; undefined: the default one. */
+  describe?: (req: Received) => { status: string; body?: string } | undefined;
   /** Interleaved RTP channel the camera assigns to track n (default: what the client asked). */
   channelFor?: (n: number) => number;
   /** Stop answering (and streaming) after PLAY, like a camera that hung. */
@@ -26,6 +29,8 @@ interface ScriptOptions {
   digest?: { user: string; password: string };
   /** Content-Base from the camera's URL (default: it plus a slash). */
   contentBase?: (url: string) => string;
+  /** Answer SETUP of this URI with 461 Unsupported Transport. */
+  refuseSetup?: (uri: string) => boolean;
 }
 
 interface ScriptedCamera {
@@ -85,6 +90,7 @@ async function scriptedCamera(options: ScriptOptions = {}): Promise<ScriptedCame
           break;
         }
         case 'SETUP': {
+          if (options.refuseSetup?.(req.uri)) { answer(req, '461 Unsupported Transport'); break; }
           const asked = Number(/interleaved=(\d+)/.exec(req.headers.transport ?? '')?.[1]);
           const channel = options.channelFor?.(asked / 2) ?? asked;
           answer(req, '200 OK', { Session: session, Transport: `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1}` });
@@ -217,6 +223,36 @@ describe('against a scripted camera', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
+  });
+
+  test('credentials in absolute a=control URLs are neither sent in request lines nor logged', async () => {
+    // Pieces of a password holding a raw `@`, a `:` and a `%40`, and secrets in query values.
+    const pieces = ['Seg1alpha', 'Seg2bravo', 'Seg3charlie', 'Seg4delta', 'Qry5echo', 'Qry6foxtrot'];
+    const password = 'Seg1alpha@Seg2bravo:Seg3charlie@Seg4delta';
+    const inUrl = 'Seg1alpha@Seg2bravo:Seg3charlie%40Seg4delta';
+    let host = '';
+    const withCredentials = (track: string) => `rtsp://op:${inUrl}@${host}/Streaming/Channels/101/${track}?pwd=Qry5echo&password=Qry6foxtrot`;
+    const cam = await camera({
+      digest: { user: 'op', password },
+      describe: (req) => (req.headers.authorization ? {
+        status: '200 OK',
+        body: SCRIPTED_SDP(host).replace(/a=control:(trackID=\d)/g, (_m, track: string) => `a=control:${withCredentials(track)}`),
+      } : undefined),
+      refuseSetup: (uri) => uri.includes('trackID=3'), // the metadata track: logged as refused
+    });
+    host = new URL(cam.url).host;
+    const lines: string[] = [];
+    const capture = createLogger({ level: 'trace', destination: new Writable({ write(chunk, _e, done) { lines.push(chunk.toString()); done(); } }) });
+    const backchannel = await Backchannel.open({ url: cam.url.replace('rtsp://', `rtsp://op:${inUrl}@`), log: capture });
+    open.push(backchannel);
+    const setups = cam.requests.filter((r) => r.method === 'SETUP' && r.headers.authorization).map((r) => r.uri);
+    assert.equal(setups.length, 4);
+    for (const uri of setups) assert.ok(!uri.includes('@'), `SETUP ${uri} carries userinfo`);
+    assert.ok(cam.verified.includes('PLAY'), 'digest with the decoded password');
+    await backchannel.close();
+    const text = lines.join('');
+    assert.match(text, /camera refused SETUP of a track/);
+    for (const piece of pieces) assert.ok(!text.includes(piece), `${piece} in the log:\n${text}`);
   });
 
   test('a camera that hangs after PLAY → closed(error) after a session timeout of silence', async () => {
