@@ -87,11 +87,12 @@ export class TalkbackManager {
     const ffmpegPath = this.#options.ffmpegPath();
     if (this.#closed || !camera || !ffmpegPath || !this.supported(cameraId)) return undefined;
     const current = this.#talks.get(cameraId);
-    if (current && current.sessionId !== sessionId) return undefined;
-    current?.talk.close().catch(() => {});
+    // A talker that hung up is still letting go of the backchannel: the next one opens after it.
+    if (current && current.sessionId !== sessionId && !current.talk.released) return undefined;
+    const after = current?.talk.close();
     const log = this.#options.log.child({ cameraId, sessionId });
     const knownScheme = this.#options.authScheme?.(cameraId);
-    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, viewerCodec, log, ...(knownScheme && { knownScheme }) });
+    const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, viewerCodec, log, ...(knownScheme && { knownScheme }), ...(after && { after }) });
     this.#talks.set(cameraId, { sessionId, talk });
     this.#update(cameraId, { talker: sessionId });
     talk.on('talking', () => this.#update(cameraId, { capability: 'available' }));

@@ -16,6 +16,8 @@ export interface TalkSessionOptions {
   log: Logger;
   /** The auth scheme that worked for this camera before. */
   knownScheme?: AuthScheme;
+  /** The previous talker's teardown: a camera takes one backchannel at a time. */
+  after?: Promise<void>;
 }
 
 export type TalkState = 'opening' | 'talking' | 'failed' | 'closed';
@@ -56,6 +58,7 @@ export class TalkSession extends EventEmitter<TalkSessionEvents> {
   #pending: Buffer = Buffer.alloc(0);
   #packetsIn = 0;
   #packetsOut = 0;
+  #closing: Promise<void> | undefined;
 
   constructor(options: TalkSessionOptions) {
     super();
@@ -79,15 +82,24 @@ export class TalkSession extends EventEmitter<TalkSessionEvents> {
     this.#socket.send(packet, this.#port, '127.0.0.1');
   }
 
-  /** Idempotent: tears the backchannel down and stops ffmpeg. */
-  async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    await this.#teardown();
-    this.emit('closed');
+  /** Idempotent: tears the backchannel down and stops ffmpeg; every call settles when that is done. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#state = 'closed';
+      await this.#teardown();
+      this.emit('closed');
+    })();
+    return this.#closing;
+  }
+
+  /** Closed or closing: the camera's backchannel is free for the next talker. */
+  get released(): boolean {
+    return this.#closing !== undefined;
   }
 
   async #open(): Promise<void> {
+    await this.#options.after?.catch(() => {});
+    if (this.released) return;
     const backchannel = await Backchannel.open({ url: this.#options.url, log: this.#log, ...(this.#options.knownScheme && { knownScheme: this.#options.knownScheme }) });
     if (this.#state === 'closed') {
       await backchannel.close();
