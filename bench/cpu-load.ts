@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BENCH_PROXY_SECRET, metricValue, startBridgeProcess, type BridgeProcess } from './bridge-process.ts';
 import { cpuPercent, monotonicUs, readRssBytes, sampleCpu, udpDrops } from './proc-stats.ts';
 import { percentile } from './answer-latency.ts';
+import { costPerViewer, type Cost } from './noise.ts';
 import { windowCounts, type ViewerFarm, type WindowCounts } from './viewers.ts';
 
 export interface LoadPoint {
@@ -21,10 +22,12 @@ export interface LoadPoint {
   joinAnswerMs?: { p50: number; max: number; failed: number };
   /** The bridge's Node process, % of one core. */
   bridgeCpuPct: number;
+  /** The same, second by second: its spread is the window's noise. */
+  bridgeCpuSamples: number[];
   /** Its camera ffmpeg children together, % of one core. */
   ffmpegCpuPct: number;
   ffmpegProcesses: number;
-  /** The viewer farm (werift receivers), for context: it shares the machine. */
+  /** The viewer farm(s) (werift receivers), for context: they share the machine. */
   viewerCpuPct: number;
   rssMb: number;
   windowSec: number;
@@ -45,19 +48,31 @@ export interface LoadPoint {
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** One steady window: CPU sampled tightly around the sleep, counters read just outside it. */
-export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, viewers: number, seconds: number): Promise<Omit<LoadPoint, 'step'>> {
+export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm | ViewerFarm[], viewers: number, seconds: number): Promise<Omit<LoadPoint, 'step'>> {
+  const farms = Array.isArray(farm) ? farm : [farm];
+  const farmPids = farms.map((f) => f.pid);
+  const snapshot = async () => (await Promise.all(farms.map((f) => f.snapshot()))).flat();
+  const viewerDrops = () => farmPids.reduce((sum, pid) => sum + udpDrops(pid), 0);
   const metricsBefore = await bridge.metrics();
-  const countsBefore = await farm.snapshot();
+  const countsBefore = await snapshot();
   const ffmpegs = bridge.ffmpegPids();
-  const dropsBefore = { bridge: udpDrops(bridge.pid), viewers: udpDrops(farm.pid) };
-  const before = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu([farm.pid]) };
+  const dropsBefore = { bridge: udpDrops(bridge.pid), viewers: viewerDrops() };
+  const before = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu(farmPids) };
   const startUs = monotonicUs();
-  await sleep(seconds * 1000);
+  // Sampled every second too: the spread of those samples is the window's noise (bench/noise.ts).
+  const bridgeCpuSamples: number[] = [];
+  let last = before.bridge;
+  for (let second = 0; second < seconds; second += 1) {
+    await sleep(1000);
+    const now = sampleCpu([bridge.pid]);
+    bridgeCpuSamples.push(round(cpuPercent(last, now).pct));
+    last = now;
+  }
   const endUs = monotonicUs();
-  const after = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu([farm.pid]) };
+  const after = { bridge: sampleCpu([bridge.pid]), ffmpeg: sampleCpu(ffmpegs), farm: sampleCpu(farmPids) };
   const rss = readRssBytes(bridge.pid) ?? Number.NaN;
-  const dropsAfter = { bridge: udpDrops(bridge.pid), viewers: udpDrops(farm.pid) };
-  const countsAfter = await farm.snapshot();
+  const dropsAfter = { bridge: udpDrops(bridge.pid), viewers: viewerDrops() };
+  const countsAfter = await snapshot();
   const metricsAfter = await bridge.metrics();
   const delta = (name: string, labels: Record<string, string> = {}) => metricValue(metricsAfter, name, labels) - metricValue(metricsBefore, name, labels);
   const viewerSide = windowCounts(countsBefore, countsAfter);
@@ -67,6 +82,7 @@ export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, vie
   return {
     viewers,
     bridgeCpuPct: round(cpuPercent(before.bridge, after.bridge).pct),
+    bridgeCpuSamples,
     ffmpegCpuPct: round(cpuPercent(before.ffmpeg, after.ffmpeg).pct),
     ffmpegProcesses: ffmpegs.length,
     viewerCpuPct: round(cpuPercent(before.farm, after.farm).pct),
@@ -84,9 +100,9 @@ export async function measureWindow(bridge: BridgeProcess, farm: ViewerFarm, vie
 
 export interface LoadResult {
   points: LoadPoint[];
-  /** Bridge CPU slope between the 1 and 10 viewer steps, and the 10 and 50 (by viewers connected), % of a core. */
-  perViewer1to10: number;
-  perViewer10to50: number;
+  /** Bridge CPU per extra viewer between the 1 and 10 viewer steps, and the 10 and 50 (by viewers connected), % of a core; unmeasurable below the windows' noise. */
+  perViewer1to10: Cost;
+  perViewer10to50: Cost;
   rssPerSessionMb: number;
 }
 
@@ -121,10 +137,11 @@ export async function measureLoad(
     options.log(`  ${open} viewers: bridge ${point.bridgeCpuPct} % + ffmpeg ${point.ffmpegCpuPct} %, RSS ${point.rssMb} MB, lost ${point.dropPct} % (bridge dropped ${point.bridgeDropped}, socket drops bridge ${point.udpDrops.bridge} / viewers ${point.udpDrops.viewers}; viewer farm ${point.viewerCpuPct} %${joins})`);
   }
   const at = (n: number) => points.find((p) => p.step === n);
-  const slope = (a: number, b: number) => {
+  const slope = (a: number, b: number): Cost => {
     const pa = at(a);
     const pb = at(b);
-    return pa && pb && pb.viewers > pa.viewers ? round((pb.bridgeCpuPct - pa.bridgeCpuPct) / (pb.viewers - pa.viewers), 3) : Number.NaN;
+    if (!pa || !pb) return { value: Number.NaN, unmeasurable: `no ${a}- or ${b}-viewer window` };
+    return costPerViewer({ viewers: pa.viewers, samples: pa.bridgeCpuSamples }, { viewers: pb.viewers, samples: pb.bridgeCpuSamples });
   };
   const max = Math.max(...options.steps);
   return {

@@ -29,7 +29,7 @@ import { phaseReport } from './cpu-profile.ts';
 import { measureLoad, measureNaive } from './cpu-load.ts';
 import { measureFirstFrame } from './first-frame.ts';
 import { ffmpegVersion, machineInfo } from './proc-stats.ts';
-import { table, verdicts, type Figures } from './report.ts';
+import { table, verdicts, type Figures, type Unmeasurable } from './report.ts';
 import { measureTalkbackLatency } from './talkback.ts';
 import { ViewerFarm } from './viewers.ts';
 
@@ -125,13 +125,16 @@ async function main(): Promise<void> {
   const at = (n: number) => load.points.find((p) => p.step === n)!;
   const porchlightAt10 = at(10).bridgeCpuPct + at(10).ffmpegCpuPct;
   const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+  const perViewer = 'low' in load.perViewer10to50 ? load.perViewer10to50 : load.perViewer1to10;
+  const unmeasurable: Unmeasurable = {};
+  if ('unmeasurable' in perViewer) unmeasurable.cpuPerViewerPct = perViewer.unmeasurable;
   const figures: Figures = {
     answerP50Ms: answers.sequential.p50,
     answerP99Ms: answers.sequential.p99,
     answerP99MsAt20: answers.concurrent.p99,
     firstFrameMedianMs: frames.warm.medianMs,
     coldFirstFrameMedianMs: frames.cold.medianMs,
-    cpuPerViewerPct: Number.isFinite(load.perViewer10to50) ? load.perViewer10to50 : load.perViewer1to10,
+    cpuPerViewerPct: perViewer.value,
     cpuAt50ViewersPct: at(50).bridgeCpuPct,
     dropPctAt50: at(50).dropPct,
     rssPerSessionMb: load.rssPerSessionMb,
@@ -142,7 +145,9 @@ async function main(): Promise<void> {
   const durationSec = Math.round((performance.now() - started) / 1000);
   const results = {
     ...figures,
-    verdicts: verdicts(figures),
+    verdicts: verdicts(figures, unmeasurable),
+    unmeasurable,
+    cpuPerViewerRange: 'low' in perViewer ? [perViewer.low, perViewer.high] : undefined,
     viewersConnectedAt50: at(50).viewers,
     date: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
@@ -170,7 +175,7 @@ async function main(): Promise<void> {
   if (args['bridge-import']) process.stdout.write(`EXPERIMENT: both bridges ran with --import ${args['bridge-import']}\n`);
   process.stdout.write(`${m.cores} × ${m.cpuModel}, Linux ${m.kernel}, load ${m.loadAverage.join(' ')}; node ${results.node}; ffmpeg ${results.ffmpeg}\n`);
   process.stdout.write(`camera 1280x720 25 fps 4 s GOP, measured ${results.camera.measuredKbps} kbit/s; bridge CPU at 0/1/10/50 viewers: ${load.points.map((p) => p.bridgeCpuPct).join(' / ')} % (+ its ffmpeg ${at(10).ffmpegCpuPct} %)\n\n`);
-  process.stdout.write(`${table(figures)}\n\nwritten to ${out} in ${durationSec} s\n`);
+  process.stdout.write(`${table(figures, unmeasurable)}\n\nwritten to ${out} in ${durationSec} s\n`);
   if (at(50).viewers < 50) process.stdout.write(`WARNING: only ${at(50).viewers} of 50 viewers could connect; the "50 viewers" figures are for them\n`);
   if (profileDir) {
     process.stdout.write(`${phaseReport(profileDir, {
