@@ -8,7 +8,12 @@
  *   4. answer → first frame in Chromium, camera streaming and cold (bench/first-frame.ts)
  *   5. talkback mouth → camera latency (bench/talkback.ts)
  *
- *   npm run bench [-- --quick] [-- --out FILE] [-- --cpu-prof] [-- --bridge-import FILE]
+ *   6. whole house: 32 cameras, 100 viewers, porchlight ÷ native, footprint (bench/scale.ts)
+ *
+ *   npm run bench [-- --quick] [-- --scale] [-- --out FILE] [-- --cpu-prof] [-- --bridge-import FILE]
+ *
+ * --scale: only the whole-house run (6), in full (about 8 minutes; with --quick about 4). The full
+ * run ends with its quick version; --quick leaves it out.
  *
  * --quick: fewer offers and 5 s CPU windows instead of 30 s (about 1.5 minutes; full: about 4).
  * --cpu-prof: the bridge runs with `node --cpu-prof`; its profile lands in bench/profiles/ and is
@@ -30,6 +35,8 @@ import { measureLoad, measureNaive } from './cpu-load.ts';
 import { measureFirstFrame } from './first-frame.ts';
 import { ffmpegVersion, machineInfo } from './proc-stats.ts';
 import { table, verdicts, type Figures, type Unmeasurable } from './report.ts';
+import { measureScale, SCALE_PROFILES, type ScaleResult } from './scale.ts';
+import { scaleTable } from './scale-report.ts';
 import { measureTalkbackLatency } from './talkback.ts';
 import { ViewerFarm } from './viewers.ts';
 
@@ -49,6 +56,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(HERE, 'results.json') },
     'cpu-prof': { type: 'boolean', default: false },
     'bridge-import': { type: 'string' },
+    scale: { type: 'boolean', default: false },
   },
 });
 const settings = args.quick ? PROFILES.quick : PROFILES.full;
@@ -76,6 +84,20 @@ async function waitStreaming(bridge: BridgeProcess, cameraId: string): Promise<v
     await sleep(200);
   }
   throw new Error(`camera ${cameraId} did not stream within 20 s\n${bridge.logTail().slice(-3000)}`);
+}
+
+async function scaleOnly(): Promise<void> {
+  log(`porchlight bench, whole house (${args.quick ? 'quick' : 'full'})`);
+  const scale = await measureScale(args.quick ? SCALE_PROFILES.quick : SCALE_PROFILES.full, log, cleanups);
+  const durationSec = Math.round((performance.now() - started) / 1000);
+  const results = { date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', durationSec, machine: machineInfo(), node: process.version, ffmpeg: ffmpegVersion(), scale };
+  const out = resolve(args.out === join(HERE, 'results.json') ? join(HERE, 'results-scale.json') : args.out);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  const m = results.machine;
+  process.stdout.write(`\nporchlight bench, whole house, ${results.mode}, ${results.date}\n`);
+  process.stdout.write(`${m.cores} × ${m.cpuModel}, Linux ${m.kernel}, load ${m.loadAverage.join(' ')}; node ${results.node}; ffmpeg ${results.ffmpeg}\n\n`);
+  process.stdout.write(`${scaleTable(scale)}\n\nwritten to ${out} in ${durationSec} s\n`);
 }
 
 async function main(): Promise<void> {
@@ -121,6 +143,11 @@ async function main(): Promise<void> {
 
   log(`talkback: ${settings.talkbackRuns} run(s)`);
   const talkback = await measureTalkbackLatency(settings.talkbackRuns);
+  let scale: ScaleResult | undefined;
+  if (!args.quick) {
+    scale = await measureScale(SCALE_PROFILES.quick, log, cleanups);
+    await cleanUp();
+  }
 
   const at = (n: number) => load.points.find((p) => p.step === n)!;
   const porchlightAt10 = at(10).bridgeCpuPct + at(10).ffmpegCpuPct;
@@ -164,6 +191,7 @@ async function main(): Promise<void> {
       firstFrame: frames,
       talkbackLatencyMs: talkback,
       cpuProfiles: profileDir,
+      scale,
     },
   };
   const out = resolve(args.out);
@@ -176,6 +204,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${m.cores} × ${m.cpuModel}, Linux ${m.kernel}, load ${m.loadAverage.join(' ')}; node ${results.node}; ffmpeg ${results.ffmpeg}\n`);
   process.stdout.write(`camera 1280x720 25 fps 4 s GOP, measured ${results.camera.measuredKbps} kbit/s; bridge CPU at 0/1/10/50 viewers: ${load.points.map((p) => p.bridgeCpuPct).join(' / ')} % (+ its ffmpeg ${at(10).ffmpegCpuPct} %)\n\n`);
   process.stdout.write(`${table(figures, unmeasurable)}\n\nwritten to ${out} in ${durationSec} s\n`);
+  if (scale) process.stdout.write(`\n${scaleTable(scale)}\n`);
   if (at(50).viewers < 50) process.stdout.write(`WARNING: only ${at(50).viewers} of 50 viewers could connect; the "50 viewers" figures are for them\n`);
   if (profileDir) {
     process.stdout.write(`${phaseReport(profileDir, {
@@ -187,7 +216,7 @@ async function main(): Promise<void> {
 }
 
 try {
-  await main();
+  await (args.scale ? scaleOnly() : main());
 } catch (err) {
   log(`bench failed: ${(err as Error).stack ?? String(err)}`);
   process.exitCode = 1;
