@@ -21,6 +21,8 @@ import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import type { ConnectionLimits } from './http/connection-guard.ts';
 import { buildHttpServer, buildPublicServer } from './http/server.ts';
+import { RelayClient } from './relay/relay-client.ts';
+import { loadRelayCredentials } from './relay/relay-credentials.ts';
 import { ReplayGuard } from './http/signature.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
@@ -81,6 +83,8 @@ export interface AppOptions {
   httpLimits?: Partial<ConnectionLimits>;
   /** Used instead of FFMPEG_PATH: tests run another ffmpeg without touching process.env. */
   ffmpegPath?: string;
+  /** Reconnect backoff of the relay (default 1 s doubling to 60 s); tests shorten it. */
+  relayRetry?: { initialMs: number; maxMs: number };
 }
 
 /** A press keeps the doorbell's stream warm this long: the Echo shows it within seconds. */
@@ -106,6 +110,8 @@ export class App {
   readonly metrics: Metrics;
   readonly events: CameraEvents;
   readonly eventSources: EventSources;
+  /** Directives through the MQTT broker, beside POST /alexa (config `relay`). */
+  readonly relay: RelayClient | undefined;
   #ffmpeg: FfmpegStatus = {};
   readonly #ffmpegPathOverride: string | undefined;
   #listening = false;
@@ -187,6 +193,7 @@ export class App {
       events: () => this.cloud.status(),
       cameraEvents: () => this.events.counts(),
       eventSourceFailures: () => this.eventSources.failures(),
+      relay: () => this.relay?.status(),
     });
     this.sessions = new SessionManager({
       streams: this.streams,
@@ -230,6 +237,16 @@ export class App {
       ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
       ...(options.httpLimits && { limits: options.httpLimits }),
     };
+    this.relay = config.relay && new RelayClient({
+      ...config.relay,
+      // Checked by the config loader: a relay section only loads with readable, matching files.
+      ...loadRelayCredentials(config.relay).credentials!,
+      proxySecret: config.server.proxySecret,
+      dispatch: alexaSurface.dispatch,
+      replays: alexaSurface.replays,
+      log: log.child({ component: 'relay' }),
+      ...(options.relayRetry && { retryInitialMs: options.relayRetry.initialMs, retryMaxMs: options.relayRetry.maxMs }),
+    });
     this.publicHttp = config.server.publicPort === undefined ? undefined : buildPublicServer(alexaSurface);
     this.http = buildHttpServer({
       ...alexaSurface,
@@ -282,6 +299,7 @@ export class App {
     this.health.start();
     this.cloud.start();
     this.eventSources.start();
+    this.relay?.start();
     if (this.#ffmpeg.path) {
       this.streams.startPreloaded();
       this.talkback.checkAll();
@@ -321,6 +339,8 @@ export class App {
       webrtc: { ok: weriftPatched(), weriftPatched: weriftPatched() },
       // Informational like cameras: a broker that is down stops no live view.
       ...(this.eventSources.mqttStatus() && { mqtt: { ok: true, ...mqttReadiness(this.eventSources.mqttStatus()!) } }),
+      // Informational: POST /alexa may still be reachable while the broker is not.
+      ...(this.relay && { relay: { ok: true, ...this.relay.status() } }),
       // Events are best effort for readiness, but a needed re-link is shown loudly.
       alexa: { ok: true, ...this.cloud.status() },
     };
@@ -368,7 +388,7 @@ export class App {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#listening = false;
-      await Promise.all([this.http.close(), this.publicHttp?.close()]);
+      await Promise.all([this.http.close(), this.publicHttp?.close(), this.relay?.close()]);
       this.sessions.close();
       this.events.close();
       await Promise.all([this.streams.close(), this.talkback.close(), this.eventSources.close()]);

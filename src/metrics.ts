@@ -25,6 +25,8 @@ export interface MetricsSources {
   cameraEvents?(): Array<{ camera: string; kind: string; source: string; count: number }>;
   /** Failures of event sources (ONVIF per camera; MQTT with camera ""). */
   eventSourceFailures?(): Array<{ source: string; camera: string; failures: number }>;
+  /** The relay to the MQTT broker, when configured. */
+  relay?(): { state: string; served: number; refused: number } | undefined;
 }
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -71,6 +73,18 @@ export class Metrics {
     new Gauge({ name: 'porchlight_camera_up', help: 'Camera connectivity: 1 OK, 0 unreachable', labelNames: ['camera'], registers, collect() {
       this.reset();
       for (const camera of sources.cameras()) if (camera.connectivity !== 'UNKNOWN') this.set({ camera: camera.id }, camera.connectivity === 'OK' ? 1 : 0);
+    } });
+    new Gauge({ name: 'porchlight_relay_connected', help: 'Relay to the MQTT broker: 1 connected, 0 not (absent without a relay)', registers, collect() {
+      this.reset();
+      const relay = sources.relay?.();
+      if (relay) this.set(relay.state === 'connected' ? 1 : 0);
+    } });
+    new Counter({ name: 'porchlight_relay_directives_total', help: 'Directives through the relay: served, or refused (unsigned, forged, replayed, stale)', labelNames: ['result'], registers, collect() {
+      this.reset();
+      const relay = sources.relay?.();
+      if (!relay) return;
+      this.inc({ result: 'served' }, relay.served);
+      this.inc({ result: 'refused' }, relay.refused);
     } });
     new Counter({ name: 'porchlight_events_total', help: 'Events to Alexa by result', labelNames: ['result'], registers, collect() {
       this.reset();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadRelayCredentials } from '../relay/relay-credentials.ts';
 import { isIP, isIPv4 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +51,16 @@ export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv 
   const config = withDefaults as ConfigFile;
   problems.push(...semanticProblems(config));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { config: resolvePaths(config, baseDir, env), source };
+  const resolved = resolvePaths(config, baseDir, env);
+  // The relay's files are checked now, so check-config and start-up name a wrong one.
+  if (resolved.relay) problems.push(...relayProblems(resolved.relay));
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { config: resolved, source };
+}
+
+function relayProblems(relay: NonNullable<ConfigFile['relay']>): string[] {
+  if (!isUrl(relay.url)) return ['relay.url: is not a valid URL (expected mqtts://<endpoint>:8883)'];
+  return loadRelayCredentials(relay).problems;
 }
 
 function readYaml(path: string): Record<string, unknown> {
@@ -215,6 +225,14 @@ function resolvePaths(config: ConfigFile, baseDir: string, env: NodeJS.ProcessEn
         tls: { cert: resolve(baseDir, config.server.tls.cert), key: resolve(baseDir, config.server.tls.key) },
       }),
     },
+    ...(config.relay && {
+      relay: {
+        ...config.relay,
+        cert: resolve(baseDir, config.relay.cert),
+        key: resolve(baseDir, config.relay.key),
+        ...(config.relay.ca && { ca: resolve(baseDir, config.relay.ca) }),
+      },
+    }),
     cameras: config.cameras.map((camera) =>
       camera.url.startsWith('file:') ? { ...camera, url: `file:${resolveFileUrl(camera.url, baseDir)}` } : camera,
     ),

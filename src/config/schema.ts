@@ -110,6 +110,16 @@ export const ConfigSchema = Strict({
     password: Type.Optional(Str()),
     topicPrefix: Str({ default: 'porchlight', pattern: '^[^#+]+$', errorMessage: 'must be an MQTT topic prefix without wildcards (+, #)' }),
   })),
+  /** Alexa without an inbound port: directives through an MQTT 5 broker, e.g. the user's AWS IoT Core (DESIGN.md "Relay"). */
+  relay: Type.Optional(Strict({
+    url: Str({ pattern: '^mqtts://', errorMessage: 'must be an mqtts:// URL (the relay runs over TLS only)' }),
+    bridgeId: Str({ default: 'home', pattern: '^[A-Za-z0-9_-]{1,64}$', errorMessage: 'must be 1–64 letters, digits, _ or -' }),
+    /** Client certificate and key (PEM files), relative to the config file. */
+    cert: Str(),
+    key: Str(),
+    /** An extra CA for the broker (Node's roots already trust AWS IoT Core). */
+    ca: Type.Optional(Str()),
+  })),
   /** Motion from a source that never says "off" reverts to NOT_DETECTED after this. */
   motionHoldSec: Num(1, 3600, { default: 30 }),
   cameras: Type.Array(CameraSchema, { minItems: 1, errorMessage: 'must list at least one camera' }),

@@ -1,0 +1,243 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
+import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from '../events/backoff.ts';
+import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature } from '../http/signature.ts';
+import { SampledLog } from '../util/sampled-log.ts';
+import { directivesTopic, isReplyTopic, bridgeClientId } from './topics.ts';
+
+/**
+ * The relay (DESIGN.md "Relay: Alexa without an inbound port"): the bridge dials out to an MQTT 5
+ * broker over TLS with its client certificate, takes the skill Lambda's signed directives from
+ * `porchlight/<bridgeId>/directives`, checks each exactly as POST /alexa does (window, replay
+ * guard shared with it, constant-time compare), runs it through the same dispatcher and publishes
+ * the signed reply to the message's responseTopic with its correlationData. Anything unsigned,
+ * forged, replayed or older than the window gets nothing: nobody else on the broker can make the
+ * bridge act or answer.
+ */
+
+export interface RelayOptions {
+  url: string;
+  bridgeId: string;
+  /** PEM text of the client certificate and key, and an optional extra CA. Never logged. */
+  cert: string;
+  key: string;
+  ca?: string;
+  proxySecret: string;
+  dispatch: (directive: unknown) => Promise<AlexaEvent>;
+  /** Shared with POST /alexa: a directive seen on one transport is a replay on the other. */
+  replays: ReplayGuard;
+  log: Logger;
+  nowSec?: () => number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+export type RelayState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface RelayStatus {
+  state: RelayState;
+  url: string;
+  bridgeId: string;
+  since: string;
+  lastError?: string;
+  /** Directives answered. */
+  served: number;
+  /** Messages refused (unsigned, forged, replayed, stale, no reply topic). */
+  refused: number;
+}
+
+export interface RelayEvents {
+  state: [RelayState];
+  served: [];
+  refused: [reason: string];
+}
+
+const PROPERTY_TIMESTAMP = TIMESTAMP_HEADER;
+const PROPERTY_SIGNATURE = SIGNATURE_HEADER;
+const MAX_DIRECTIVE_BYTES = 64 * 1024;
+
+function userProperty(packet: IPublishPacket, name: string): string | undefined {
+  const value = packet.properties?.userProperties?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** What went wrong connecting, in words a user can act on (no certificate material in it). */
+export function describeRelayError(err: Error & { code?: string | number }): string {
+  const code = String(err.code ?? '');
+  if (code === 'ECONNREFUSED') return 'the broker refused the connection (is the URL right, is it running?)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the broker\'s host name does not resolve';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `the broker's certificate is not trusted (${code}); set relay.ca when it is self-signed`;
+  if (/certificate|handshake|alert/i.test(err.message)) return `TLS handshake failed: ${err.message}`;
+  if (code === '135' || /Not authorized/i.test(err.message)) return 'the broker did not authorise this certificate (check its policy)';
+  return err.message || code || 'unknown error';
+}
+
+export class RelayClient extends EventEmitter<RelayEvents> {
+  readonly #options: RelayOptions;
+  readonly #log: Logger;
+  readonly #refusals: SampledLog;
+  readonly #outage = new OncePerCause();
+  #client: MqttClient | undefined;
+  #state: RelayState = 'disconnected';
+  #since = new Date();
+  #lastError: string | undefined;
+  #served = 0;
+  #refused = 0;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: RelayOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.log;
+    this.#refusals = new SampledLog(options.log);
+  }
+
+  /** Connects in the background; never throws and never waits for the broker. */
+  start(): void {
+    if (this.#client || this.#state === 'closed') return;
+    const { url, cert, key, ca, bridgeId } = this.#options;
+    this.#setState('connecting');
+    this.#client = mqtt.connect(url, {
+      protocolVersion: 5,
+      clientId: bridgeClientId(bridgeId),
+      cert,
+      key,
+      ...(ca && { ca }),
+      clean: true,
+      // Reconnection is ours, with backoff: mqtt.js retries at a fixed period.
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      resubscribe: false,
+    });
+    this.#client.on('connect', () => this.#onConnect());
+    this.#client.on('message', (_topic, payload, packet) => this.#onMessage(payload, packet));
+    this.#client.on('error', (err) => this.#onError(err));
+    this.#client.on('close', () => this.#onClose());
+  }
+
+  status(): RelayStatus {
+    return {
+      state: this.#state,
+      url: this.#options.url,
+      bridgeId: this.#options.bridgeId,
+      since: this.#since.toISOString(),
+      ...(this.#lastError && { lastError: this.#lastError }),
+      served: this.#served,
+      refused: this.#refused,
+    };
+  }
+
+  /** Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    clearTimeout(this.#retryTimer);
+    this.#setState('closed');
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) await client.endAsync(true).catch(() => {});
+  }
+
+  #setState(state: RelayState): void {
+    if (this.#state === state || this.#state === 'closed') return;
+    this.#state = state;
+    this.#since = new Date();
+    this.emit('state', state);
+  }
+
+  #onConnect(): void {
+    // Nagle and delayed ACKs would add ~40–90 ms to every QoS 1 exchange (DESIGN.md).
+    (this.#client?.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+    this.#attempt = 0;
+    this.#lastError = undefined;
+    this.#outage.clear();
+    const topic = directivesTopic(this.#options.bridgeId);
+    // A clean session each time: subscribe again after every reconnect.
+    this.#client?.subscribe(topic, { qos: 1 }, (err, granted) => {
+      if (err) return this.#onError(err);
+      if (granted?.some((grant) => grant.qos >= 128)) {
+        this.#lastError = `the broker refused the subscription to ${topic} (check the certificate's policy)`;
+        this.#log.error({ topic }, 'relay: the broker refused the directive subscription');
+        return;
+      }
+      this.#setState('connected');
+      this.#log.info({ url: this.#options.url, topic }, 'relay connected: Alexa directives arrive through the broker');
+    });
+  }
+
+  #onError(err: Error & { code?: string | number }): void {
+    if (this.#state === 'closed') return;
+    const reason = describeRelayError(err);
+    this.#lastError = reason;
+    if (this.#outage.first(reason)) this.#log.warn({ url: this.#options.url, reason }, 'relay broker problem: retrying with backoff');
+  }
+
+  #onClose(): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'connected') {
+      this.#lastError = 'the connection to the broker was lost';
+      this.#log.warn({ url: this.#options.url }, 'relay connection lost: reconnecting');
+    }
+    this.#setState('disconnected');
+    clearTimeout(this.#retryTimer);
+    this.#attempt += 1;
+    const delay = retryDelayMs(this.#attempt, this.#options.retryInitialMs ?? RETRY_INITIAL_MS, this.#options.retryMaxMs ?? RETRY_MAX_MS);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#state === 'closed' || !this.#client) return;
+      this.#setState('connecting');
+      this.#client.reconnect();
+    }, delay);
+  }
+
+  #refuse(reason: string): void {
+    this.#refused += 1;
+    this.#refusals.warn(reason, { reason }, 'relay: refused a directive message');
+    this.emit('refused', reason);
+  }
+
+  #onMessage(payload: Buffer, packet: IPublishPacket): void {
+    const responseTopic = packet.properties?.responseTopic;
+    const correlationData = packet.properties?.correlationData;
+    if (!responseTopic || !isReplyTopic(this.#options.bridgeId, responseTopic)) return this.#refuse('no-reply-topic');
+    if (payload.length > MAX_DIRECTIVE_BYTES) return this.#refuse('too-large');
+    const now = (this.#options.nowSec ?? (() => Math.floor(Date.now() / 1000)))();
+    const check = verifySignature(
+      this.#options.proxySecret,
+      { timestamp: userProperty(packet, PROPERTY_TIMESTAMP), signature: userProperty(packet, PROPERTY_SIGNATURE), body: payload },
+      now,
+    );
+    if (!check.ok) return this.#refuse(check.reason);
+    if (!this.#options.replays.accept(check.mac, check.timestamp, now)) return this.#refuse('replay');
+    this.#answer(payload, check.mac, responseTopic, correlationData).catch((err: unknown) => {
+      this.#log.error({ err }, 'relay: the reply could not be published');
+    });
+  }
+
+  async #answer(payload: Buffer, mac: string, responseTopic: string, correlationData: Buffer | undefined): Promise<void> {
+    let directive: unknown;
+    let event: AlexaEvent;
+    try {
+      directive = JSON.parse(payload.toString('utf8'));
+      event = await this.#options.dispatch(directive);
+    } catch (err) {
+      this.#log.error({ err }, 'relay: dispatch failed');
+      event = buildErrorResponse(crypto.randomUUID(), salvageReplyTo(directive), new AlexaError(directive === undefined ? 'INVALID_DIRECTIVE' : 'INTERNAL_ERROR', directive === undefined ? 'the directive is not JSON' : 'porchlight failed to handle this directive'));
+    }
+    const text = JSON.stringify(event);
+    const client = this.#client;
+    if (!client || this.#state === 'closed') return;
+    await client.publishAsync(responseTopic, text, {
+      qos: 1,
+      properties: {
+        ...(correlationData && { correlationData }),
+        contentType: 'application/json',
+        userProperties: { [REPLY_SIGNATURE_HEADER]: signReply(this.#options.proxySecret, mac, text) },
+      },
+    });
+    this.#served += 1;
+    this.emit('served');
+  }
+}
