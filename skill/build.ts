@@ -5,9 +5,13 @@
  */
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeZip } from './zip.ts';
+
+/** ws (under mqtt.js) tries these native speed-ups and goes on without them. */
+const OPTIONAL_NATIVE = new Set(['bufferutil', 'utf-8-validate']);
 
 const SKILL_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(SKILL_DIR, '..');
@@ -33,16 +37,17 @@ export async function buildSkill(outDir = join(SKILL_DIR, 'dist')): Promise<Skil
     minify: false, // readable in the Lambda console and in CloudWatch stack traces
     metafile: true,
     logLevel: 'warning',
-    banner: { js: '// porchlight skill Lambda, built by skill/build.ts from skill/src/index.ts. Handler: index.handler' },
+    // mqtt.js and its dependencies are CommonJS and require() Node's built-ins: an ESM bundle needs a real require.
+    banner: { js: "// porchlight skill Lambda, built by skill/build.ts from skill/src/index.ts. Handler: index.handler\nimport { createRequire as __porchlightCreateRequire } from 'node:module';\nconst require = __porchlightCreateRequire(import.meta.url);" },
   });
 
-  // The Lambda ships alone: refuse a bundle that pulled in the bridge's code or an npm package
-  // (it would balloon and drag the bridge's dependencies into the function).
-  const foreign = Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('skill/src/'));
+  // The Lambda ships alone: refuse a bundle that pulled in the bridge's code, or any npm package
+  // but the MQTT client the relay needs (and what it depends on), bundled in.
+  const foreign = Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('skill/src/') && !input.startsWith('node_modules/'));
   if (foreign.length) throw new Error(`the skill bundle must only contain skill/src/, but it includes: ${foreign.join(', ')}`);
   const imports = Object.values(result.metafile.outputs).flatMap((output) => output.imports.map((i) => i.path));
-  const notBuiltin = imports.filter((path) => !path.startsWith('node:'));
-  if (notBuiltin.length) throw new Error(`the skill bundle may import Node built-ins (node:…) only, not: ${notBuiltin.join(', ')}`);
+  const notBuiltin = [...new Set(imports.filter((path) => !isBuiltin(path) && !OPTIONAL_NATIVE.has(path)))];
+  if (notBuiltin.length) throw new Error(`the skill bundle may import Node built-ins only, not: ${notBuiltin.join(', ')}`);
 
   const code = readFileSync(bundle);
   const zip = join(outDir, 'porchlight-skill.zip');
@@ -53,5 +58,5 @@ export async function buildSkill(outDir = join(SKILL_DIR, 'dist')): Promise<Skil
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const built = await buildSkill();
-  console.log(`${built.bundle} (${built.bundleBytes} bytes)\n${built.zip} (${built.zipBytes} bytes): upload it as the Lambda's code, runtime Node.js 22.x, handler index.handler, timeout 10 s, env BRIDGE_URL and PROXY_SECRET`);
+  console.log(`${built.bundle} (${built.bundleBytes} bytes)\n${built.zip} (${built.zipBytes} bytes): upload it as the Lambda's code, runtime Node.js 22.x, handler index.handler, timeout 10 s, env BRIDGE_URL and PROXY_SECRET (or RELAY_URL, RELAY_BRIDGE_ID, RELAY_CERT, RELAY_KEY and PROXY_SECRET)`);
 }

@@ -21,7 +21,7 @@ export interface ProxyStats {
   /** TCP (and TLS) connections opened to the bridge; stays 1 while one is reused. */
   connectionsOpened: number;
   /** What the last connection negotiated. */
-  protocol: 'h2' | 'http/1.1' | undefined;
+  protocol: 'h2' | 'http/1.1' | 'mqtt' | undefined;
 }
 
 export interface BridgeReply {

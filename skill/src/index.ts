@@ -11,19 +11,25 @@
  *
  * Environment: BRIDGE_URL (https://…, optionally with a base path; http:// only with
  * ALLOW_INSECURE_BRIDGE=1), PROXY_SECRET (the bridge's server.proxySecret) and BRIDGE_CA (PEM, a
- * CA to trust for a bridge with a self-signed certificate). The function's timeout must exceed the 7 s forward deadline
+ * CA to trust for a bridge with a self-signed certificate). Or, for a bridge with no inbound port,
+ * the relay through an MQTT 5 broker (relay-transport.ts): RELAY_URL (mqtts://…), RELAY_BRIDGE_ID,
+ * RELAY_CERT and RELAY_KEY (PEM), RELAY_CA (optional PEM); BRIDGE_URL is then not needed. The function's timeout must exceed the 7 s forward deadline
  * (Lambda's default of 3 s is too short).
  */
 import { errorResponse } from './alexa-errors.ts';
 import { createBridgeClient, DeadlineError, ReplyTooLargeError, type BridgeReply, type ProxyStats } from './bridge-client.ts';
 import { field, short } from './json-fields.ts';
+import { createRelayTransport, type RelayTransportOptions } from './relay-transport.ts';
 import { replySignedByBridge, signatureHeaders } from './signature.ts';
 
 export { errorResponse } from './alexa-errors.ts';
 export type { ProxyStats } from './bridge-client.ts';
 
 export interface ProxyOptions {
+  /** Where POST /alexa is; ignored with `relay`. */
   bridgeUrl: string;
+  /** Reach the bridge through an MQTT 5 broker instead of HTTP. */
+  relay?: RelayTransportOptions;
   proxySecret: string;
   /** The whole forward, connecting included. Alexa waits about 8 s for the Lambda. */
   deadlineMs?: number;
@@ -64,13 +70,14 @@ export async function handler(event: unknown, context?: { getRemainingTimeInMill
   const proxySecret = process.env.PROXY_SECRET ?? '';
   const ca = process.env.BRIDGE_CA || undefined;
   const allowInsecure = process.env.ALLOW_INSECURE_BRIDGE === '1';
-  const key = `${bridgeUrl}\n${proxySecret}\n${ca ?? ''}\n${allowInsecure}`;
+  const relay = relayFromEnv(process.env);
+  const key = `${bridgeUrl}\n${proxySecret}\n${ca ?? ''}\n${allowInsecure}\n${relay ? JSON.stringify(relay) : ''}`;
   if (shared?.key !== key) {
     const previous = shared;
     shared = undefined;
     void previous?.proxy.close();
     try {
-      shared = { key, proxy: createProxy({ bridgeUrl, proxySecret, allowInsecure, ...(ca && { ca }) }) };
+      shared = { key, proxy: createProxy({ bridgeUrl, proxySecret, allowInsecure, ...(ca && { ca }), ...(relay && { relay }) }) };
     } catch (err) {
       consoleLog({ level: 'error', msg: `the Lambda is misconfigured: ${(err as Error).message}`, ...describeEvent(event) });
       return errorResponse(event, 'INTERNAL_ERROR', 'the porchlight skill Lambda is misconfigured');
@@ -88,11 +95,23 @@ export async function closeHandler(): Promise<void> {
   await previous?.proxy.close();
 }
 
+function relayFromEnv(env: NodeJS.ProcessEnv): RelayTransportOptions | undefined {
+  if (!env.RELAY_URL) return undefined;
+  return { url: env.RELAY_URL, bridgeId: env.RELAY_BRIDGE_ID || 'home', cert: env.RELAY_CERT ?? '', key: env.RELAY_KEY ?? '', ...(env.RELAY_CA && { ca: env.RELAY_CA }) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The proxy
 
-export function createProxy(options: ProxyOptions): Proxy {
-  if (!options.proxySecret) throw new Error('PROXY_SECRET is not set');
+/** How a signed directive reaches the bridge: POST /alexa, or the relay's broker. */
+interface Transport {
+  /** `sign` is called for each attempt: a retry is signed afresh. */
+  post(body: string, sign: () => Record<string, string>, deadlineMs: number): Promise<BridgeReply>;
+  stats(): ProxyStats;
+  close(): Promise<void>;
+}
+
+function httpTransport(options: ProxyOptions): Transport {
   let url: URL;
   try {
     url = new URL(options.bridgeUrl);
@@ -104,13 +123,23 @@ export function createProxy(options: ProxyOptions): Proxy {
     throw new Error('BRIDGE_URL is http://: the bearer token and the camera SDP would cross the internet readable; use https:// (BRIDGE_CA for a self-signed certificate), or set ALLOW_INSECURE_BRIDGE=1 for a bridge on a private network');
   }
   const path = `${url.pathname.replace(/\/+$/, '')}/alexa`;
-  const log = options.log ?? consoleLog;
-  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const bridge = createBridgeClient(url, path, options.ca);
-
   return {
     stats: () => bridge.stats(),
     close: () => bridge.close(),
+    post: (body, sign, deadlineMs) => bridge.post(body, { 'content-type': 'application/json', ...sign() }, deadlineMs),
+  };
+}
+
+export function createProxy(options: ProxyOptions): Proxy {
+  if (!options.proxySecret) throw new Error('PROXY_SECRET is not set');
+  const transport: Transport = options.relay ? createRelayTransport(options.relay) : httpTransport(options);
+  const log = options.log ?? consoleLog;
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+
+  return {
+    stats: () => transport.stats(),
+    close: () => transport.close(),
     async handle(event, handleOptions = {}) {
       const started = performance.now();
       const about = describeEvent(event);
@@ -126,11 +155,15 @@ export function createProxy(options: ProxyOptions): Proxy {
       // These exact bytes are what the signature covers and what the bridge receives. (Lambda
       // hands over parsed JSON, so this cannot throw on a real event.)
       const body = JSON.stringify(event);
-      const signed = signatureHeaders(options.proxySecret, body);
-      const headers = { 'content-type': 'application/json', ...signed.headers };
+      let mac = '';
+      const sign = () => {
+        const signed = signatureHeaders(options.proxySecret, body);
+        mac = signed.mac;
+        return signed.headers;
+      };
       let reply: BridgeReply;
       try {
-        reply = await bridge.post(body, headers, handleOptions.deadlineMs ?? deadlineMs);
+        reply = await transport.post(body, sign, handleOptions.deadlineMs ?? deadlineMs);
       } catch (err) {
         const error = err as Error & { code?: string };
         if (error instanceof ReplyTooLargeError) {
@@ -147,7 +180,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         return finish('error', describeRefusal(reply), errorResponse(event, 'INTERNAL_ERROR', 'porchlight refused the request'), { outcome: 'INTERNAL_ERROR', status });
       }
       // Only the bridge, holding the secret, can sign an answer to this request's signature.
-      if (!replySignedByBridge(options.proxySecret, signed.mac, reply.body, reply.replySignature)) {
+      if (!replySignedByBridge(options.proxySecret, mac, reply.body, reply.replySignature)) {
         return finish('error', 'the reply is not signed by the bridge: is BRIDGE_URL pointing at porchlight, and does PROXY_SECRET equal its server.proxySecret?',
           errorResponse(event, 'INTERNAL_ERROR', 'porchlight sent an unsigned reply'), { outcome: 'INTERNAL_ERROR', status });
       }
