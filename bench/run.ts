@@ -6,7 +6,8 @@
  *   2. CPU / RSS / loss at 0, 1, 10, 50 werift viewers of one camera (bench/cpu-load.ts)
  *   3. the same 10 viewers through one ffmpeg per viewer (bench/cpu-load.ts, measureNaive)
  *   4. answer → first frame in Chromium, camera streaming and cold (bench/first-frame.ts)
- *   5. talkback mouth → camera latency (bench/talkback.ts)
+ *   5. talkback mouth → camera latency (bench/talkback.ts), and the Lambda → bridge round trip
+ *      through the relay beside the HTTP proxy path (bench/relay-latency.ts)
  *
  *   6. whole house: 32 cameras, 100 viewers, porchlight ÷ native, footprint (bench/scale.ts)
  *
@@ -35,6 +36,7 @@ import { measureLoad, measureNaive } from './cpu-load.ts';
 import { measureFirstFrame } from './first-frame.ts';
 import { ffmpegVersion, machineInfo } from './proc-stats.ts';
 import { table, verdicts, type Figures, type Unmeasurable } from './report.ts';
+import { measureRelayRoundTrip } from './relay-latency.ts';
 import { measureScale, SCALE_PROFILES, type ScaleResult } from './scale.ts';
 import { scaleTable } from './scale-report.ts';
 import { measureTalkbackLatency } from './talkback.ts';
@@ -46,8 +48,8 @@ const CAMERA = { width: 1280, height: 720, fps: 25, gop: 4, bitrate: 2000, audio
 const LINGER_SEC = 1;
 
 const PROFILES = {
-  quick: { sequential: 30, rounds: 5, warmRuns: 5, coldRuns: 5, windowSec: 5, settleSec: 2, talkbackRuns: 3, steps: [0, 1, 10, 50] },
-  full: { sequential: 100, rounds: 10, warmRuns: 5, coldRuns: 5, windowSec: 30, settleSec: 3, talkbackRuns: 5, steps: [0, 1, 10, 50] },
+  quick: { sequential: 30, rounds: 5, warmRuns: 5, coldRuns: 5, windowSec: 5, settleSec: 2, talkbackRuns: 3, relaySamples: 50, steps: [0, 1, 10, 50] },
+  full: { sequential: 100, rounds: 10, warmRuns: 5, coldRuns: 5, windowSec: 30, settleSec: 3, talkbackRuns: 5, relaySamples: 200, steps: [0, 1, 10, 50] },
 };
 
 const { values: args } = parseArgs({
@@ -143,6 +145,8 @@ async function main(): Promise<void> {
 
   log(`talkback: ${settings.talkbackRuns} run(s)`);
   const talkback = await measureTalkbackLatency(settings.talkbackRuns);
+  log(`Lambda → bridge round trip, HTTP proxy and relay (MQTT 5 over TLS), ${settings.relaySamples} ReportState each, interleaved`);
+  const relay = await measureRelayRoundTrip({ samples: settings.relaySamples, log });
   let scale: ScaleResult | undefined;
   if (!args.quick) {
     scale = await measureScale(SCALE_PROFILES.quick, log, cleanups);
@@ -167,6 +171,7 @@ async function main(): Promise<void> {
     rssPerSessionMb: load.rssPerSessionMb,
     naiveCpuRatioAt10: round(naive.totalCpuPct / porchlightAt10, 1),
     talkbackLatencyMs: talkback.median,
+    relayAddedP50Ms: relay.addedP50Ms,
     ffmpegLeftAfterLinger: frames.ffmpegLeftOver + naive.ffmpegLeftAfterLinger,
   };
   const durationSec = Math.round((performance.now() - started) / 1000);
@@ -190,6 +195,7 @@ async function main(): Promise<void> {
       naive,
       firstFrame: frames,
       talkbackLatencyMs: talkback,
+      relay,
       cpuProfiles: profileDir,
       scale,
     },

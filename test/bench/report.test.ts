@@ -5,7 +5,7 @@ import { table, verdicts, type Figures } from '../../bench/report.ts';
 const figures: Figures = {
   answerP50Ms: 12, answerP99Ms: 30, answerP99MsAt20: 95, firstFrameMedianMs: 140, coldFirstFrameMedianMs: 900,
   cpuPerViewerPct: Number.NaN, cpuAt50ViewersPct: 30, dropPctAt50: 0, rssPerSessionMb: 1.2, naiveCpuRatioAt10: 2.4,
-  talkbackLatencyMs: 45, ffmpegLeftAfterLinger: 0,
+  talkbackLatencyMs: 45, relayAddedP50Ms: 1.2, ffmpegLeftAfterLinger: 0,
 };
 
 test('an unmeasurable figure is printed as such with its reason, not as a number or a miss', () => {
