@@ -8,6 +8,8 @@ import { createLogger, type Logger } from './log.ts';
 const USAGE = `usage:
   porchlight [serve] [--config FILE]      run the bridge (the embedded demo camera when no config is given)
   porchlight check-config [--config FILE]  validate a configuration and exit
+  porchlight relay setup --region REGION [--bridge-id home] [--lambda FUNCTION]
+                                           make the relay through your AWS IoT Core (no inbound port)
   porchlight discovery-session --unit UNIT --skill-id ID [--stage LIVE|DEVELOPMENT] [--api-url URL] [--token T]
                                            ask Alexa Smart Properties to discover the skill's cameras in a unit
 The config file may also come from PORCHLIGHT_CONFIG.`;
@@ -15,6 +17,11 @@ The config file may also come from PORCHLIGHT_CONFIG.`;
 const CLOSE_DEADLINE_MS = 10_000;
 
 async function main(argv: string[]): Promise<number> {
+  // Its own options (--region, --lambda…); loaded only for it (the AWS SDK is large).
+  if (argv[0] === 'relay' && argv[1] === 'setup') {
+    const { relaySetupCli } = await import('./relay-setup/relay-setup-cli.ts');
+    return relaySetupCli(argv.slice(2), { env: process.env, stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
+  }
   // Its own options (--unit, --skill-id…): parsed by the command itself.
   if (argv[0] === 'discovery-session') {
     return discoverySessionCli(argv.slice(1), {
