@@ -11,7 +11,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(chromium python3-gi python3-aiortc gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-x
-    mosquitto mosquitto-clients python3-lxml
+    mosquitto mosquitto-clients python3-lxml openssl
     podman runc catatonit debootstrap debian-archive-keyring
     coturn iptables iproute2)
 fi
