@@ -284,6 +284,7 @@ export class App {
       sessions: () => this.sessions.list(),
       endedSessions: () => this.sessions.ended(),
       alexa: () => this.cloud.status(),
+      relay: () => this.relay?.status(),
     });
   }
 

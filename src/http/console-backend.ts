@@ -5,7 +5,7 @@ import type { CameraStreamStatus } from '../camera/camera-stream.ts';
 import type { CameraHealth } from '../camera/health.ts';
 import type { TalkbackStatus } from '../camera/talkback-manager.ts';
 import type { AlexaCloudStatus } from '../cloud/alexa-cloud.ts';
-import type { CameraEventsView, CameraView, ConsoleStatus } from '../web/console-api.ts';
+import type { CameraEventsView, CameraView, ConsoleStatus, RelayView } from '../web/console-api.ts';
 import type { EndedSessionInfo, SessionInfo } from '../webrtc/session-manager.ts';
 
 /** What the console shows and does, over the services app.ts built. No HTTP here. */
@@ -31,6 +31,8 @@ export interface ConsoleBackendOptions {
   /** Sessions that ended lately, newest first, with why. */
   endedSessions?: () => EndedSessionInfo[];
   alexa: () => AlexaCloudStatus;
+  /** The relay's state, when the bridge has one. */
+  relay?: () => RelayView | undefined;
   now?: () => number;
 }
 
@@ -70,6 +72,7 @@ export class ConsoleBackend {
     const sessions = this.#options.sessions();
     const live = new Set(sessions.map((s) => s.id));
     for (const id of this.#consoleSessions) if (!live.has(id)) this.#consoleSessions.delete(id);
+    const relayView = this.#options.relay?.();
     return {
       cameras: [...this.#cameras.values()].map((camera) => this.#camera(camera)),
       sessions: sessions.map((s) => ({
@@ -89,6 +92,7 @@ export class ConsoleBackend {
         ...(s.detail && { detail: s.detail }),
       })),
       alexa: this.#options.alexa(),
+      ...(relayView && { relay: relayView }),
     };
   }
 

@@ -11,6 +11,17 @@ export interface ConsoleStatus {
   /** Sessions that ended lately (at most 20), newest first. */
   ended?: EndedSessionView[];
   alexa: OutboxView;
+  /** The relay to the MQTT broker (config `relay`); absent without one. */
+  relay?: RelayView;
+}
+
+export interface RelayView {
+  state: 'connecting' | 'connected' | 'disconnected' | 'closed';
+  bridgeId: string;
+  since: string;
+  lastError?: string;
+  served: number;
+  refused: number;
 }
 
 export interface CameraView {

@@ -1,6 +1,6 @@
 // The porchlight console, in the browser. Served as JavaScript by stripping the types at server
 // start (src/http/console-routes.ts): erasable TypeScript only, no imports but `import type`.
-import type { ApiError, CameraView, ConsoleStatus, EndedSessionView, OutboxView, SessionView, WatchResponse, WsHello } from './console-api.ts';
+import type { ApiError, CameraView, ConsoleStatus, EndedSessionView, OutboxView, RelayView, SessionView, WatchResponse, WsHello } from './console-api.ts';
 
 const TOKEN_KEY = 'porchlight.adminToken';
 /** The WebSocket close code for a missing or wrong token (WS_UNAUTHORIZED in console-routes.ts). */
@@ -229,7 +229,7 @@ function render(status: ConsoleStatus): void {
   ui.noSessions.hidden = status.sessions.length > 0;
   sync(ui.ended, endedItems, status.ended ?? [], endedItem);
   ui.endedBox.hidden = !status.ended?.length;
-  renderOutbox(status.alexa);
+  renderOutbox(status.alexa, status.relay);
 }
 
 function sync<T extends { id: string }>(list: HTMLElement, items: Map<string, Item<T>>, values: T[], make: (value: T) => Item<T>): void {
@@ -372,7 +372,7 @@ function endedItem(first: EndedSessionView): Item<EndedSessionView> {
   };
 }
 
-function renderOutbox(alexa: OutboxView): void {
+function renderOutbox(alexa: OutboxView, relay: RelayView | undefined): void {
   const facts: [string, string][] = alexa.configured
     ? [
         ['Linked', alexa.linked ? 'yes' : 'no: enable the skill in the Alexa app to link it'],
@@ -383,6 +383,10 @@ function renderOutbox(alexa: OutboxView): void {
         ['Re-link needed', alexa.relinkNeeded ? `YES: disable and enable the skill in the Alexa app${alexa.lastError ? ` (${alexa.lastError})` : ''}` : 'no'],
       ]
     : [['Events', 'off: set alexa.clientId and alexa.clientSecret to send doorbell presses and health to Alexa']];
+  if (relay) {
+    facts.push(['Relay', `${relay.state} (bridge id ${relay.bridgeId})${relay.lastError ? `: ${relay.lastError}` : ''}`]);
+    facts.push(['Through the relay', `${relay.served} answered, ${relay.refused} refused`]);
+  }
   ui.outbox.replaceChildren(...facts.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]));
 }
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { RtpPacket } from 'werift';
 import { signatureHeaders, signReply, SIGNATURE_HEADER, TIMESTAMP_HEADER, REPLY_SIGNATURE_HEADER } from '../../src/http/signature.ts';
-import { startBridge, PROXY_SECRET, type TestBridge } from '../helpers/bridge.ts';
+import { ADMIN_TOKEN, startBridge, PROXY_SECRET, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';
 import { until } from '../helpers/until.ts';
@@ -186,13 +186,16 @@ describe('relay: the bridge answers directives that come through an MQTT 5 broke
     assert.ok(Date.now() - back < 10_000, `answered ${Date.now() - back} ms after the broker came back`);
   });
 
-  test('relay state in /metrics and /readyz; no key, secret or certificate in the log', async () => {
+  test('relay state in /metrics, /readyz and the console; no key, secret or certificate in the log', async () => {
     const metrics = await (await fetch(`${bridge.url}/metrics`)).text();
     assert.match(metrics, /^porchlight_relay_connected 1$/m);
     assert.match(metrics, /^porchlight_relay_directives_total\{result="served"\} [1-9]/m);
     assert.match(metrics, /^porchlight_relay_directives_total\{result="refused"\} [1-9]/m);
     const readiness = bridge.app.readiness();
     assert.equal((readiness.checks as any).relay?.state, 'connected');
+    const shown: any = await (await fetch(`${bridge.url}/api/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    assert.equal(shown.relay.state, 'connected', 'the console shows the relay');
+    assert.ok(shown.relay.served > 0 && shown.relay.refused > 0);
     const log = bridge.logText();
     assert.match(log, /relay connected/);
     assert.doesNotMatch(log, /BEGIN (EC )?PRIVATE KEY|BEGIN CERTIFICATE/);
