@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { signatureHeaders } from '../src/http/signature.ts';
+import { watchOutput } from './child-output.ts';
 import { childPids } from './proc-stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -68,25 +69,9 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
     env: { ...process.env, PORCHLIGHT_NODE: process.execPath, PORCHLIGHT_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let log = '';
+  const output = watchOutput(child, LOG_TAIL);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const address = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not listen within ${START_TIMEOUT_MS} ms\n${log.slice(-4000)}`)), START_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-LOG_TAIL);
-      const match = /"address":"(http:\/\/[^"]+)".*"msg":"porchlight listening"/.exec(log);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited at start (code ${code}, signal ${signal})\n${log.slice(-4000)}`));
-    });
-  });
+  const address = output.ready(/"address":"(http:\/\/[^"]+)".*"msg":"porchlight listening"/, START_TIMEOUT_MS, label);
 
   let closing: Promise<void> | undefined;
   const pid = child.pid ?? -1;
@@ -137,7 +122,7 @@ export async function startBridgeProcess(options: BridgeProcessOptions): Promise
       return (await fetchWithTimeout(`${url}/api/status`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })).json();
     },
     ffmpegPids: () => childPids(pid, 'ffmpeg'),
-    logTail: () => log,
+    logTail: () => output.tail(),
     close,
   };
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { watchOutput } from './child-output.ts';
 
 const SCRIPT = fileURLToPath(new URL('./fake-camera-clip.py', import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
@@ -68,25 +69,9 @@ export async function startClipCamera(spec: ClipSpec, cameras: number): Promise<
     }
     rmSync(dir, { recursive: true, force: true });
   })());
-  let output = '';
+  const output = watchOutput(child, 4096);
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fake-camera-clip.py not ready within ${READY_TIMEOUT_MS} ms: ${output}`)), READY_TIMEOUT_MS);
-      const onData = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-4096);
-        const match = /READY (rtsp:\/\/\S+)/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`fake-camera-clip.py exited (${code}): ${output}`));
-      });
-    });
+    const base = await output.ready(/READY (rtsp:\/\/\S+)/, READY_TIMEOUT_MS, 'fake-camera-clip.py');
     return { pid: child.pid ?? -1, url: (index) => `${base}${index}`, close };
   } catch (err) {
     await close();

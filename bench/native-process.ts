@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BridgeProcess } from './bridge-process.ts';
+import { watchOutput } from './child-output.ts';
 import { childPids } from './proc-stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -18,7 +19,7 @@ export async function startNativeForwarder(options: { cameras: Array<{ id: strin
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const pid = child.pid ?? -1;
-  let log = '';
+  const output = watchOutput(child, 16_384);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= (async () => {
@@ -38,23 +39,7 @@ export async function startNativeForwarder(options: { cameras: Array<{ id: strin
       }
     }
   })());
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`native forwarder did not start within ${START_TIMEOUT_MS} ms\n${log}`)), START_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-16_384);
-      const match = /READY (http:\/\/\S+)/.exec(log);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`native forwarder exited (code ${code}, signal ${signal})\n${log}`));
-    });
-  }).catch(async (err: unknown) => {
+  const url = await output.ready(/READY (http:\/\/\S+)/, START_TIMEOUT_MS, 'native forwarder').catch(async (err: unknown) => {
     await close();
     throw err;
   });
@@ -72,7 +57,7 @@ export async function startNativeForwarder(options: { cameras: Array<{ id: strin
       return {};
     },
     ffmpegPids: () => childPids(pid, 'ffmpeg'),
-    logTail: () => log,
+    logTail: () => output.tail(),
     close,
   };
 }
