@@ -55,7 +55,7 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
   const clientId = `porchlight-${options.bridgeId}-skill-${randomBytes(6).toString('hex')}`;
   const replyTopic = `porchlight/${options.bridgeId}/replies/${clientId}`;
   const directivesTopic = `porchlight/${options.bridgeId}/directives`;
-  const waiting = new Map<string, (reply: BridgeReply) => void>();
+  const waiting = new Map<string, (reply: BridgeReply | ReplyTooLargeError) => void>();
   let connection: Connection | undefined;
   let connectionsOpened = 0;
   let lastUsed = 0;
@@ -83,7 +83,7 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
       const signature = packet.properties?.userProperties?.[REPLY_SIGNATURE_HEADER];
       const resolve = id ? waiting.get(id) : undefined;
       if (!resolve) return;
-      if (payload.length > MAX_REPLY_BYTES) return resolve({ status: 0, body: '', replySignature: 'too-large' });
+      if (payload.length > MAX_REPLY_BYTES) return resolve(new ReplyTooLargeError());
       resolve({ status: 200, body: payload.toString('utf8'), ...(signature && { replySignature: Array.isArray(signature) ? signature[0] : signature }) });
     });
     // Errors surface through `ready` or a missing PUBACK; an unhandled 'error' would crash the Lambda.
@@ -124,7 +124,7 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
       const deadline = Date.now() + deadlineMs;
       const left = () => deadline - Date.now();
       const id = randomBytes(16).toString('hex');
-      const reply = new Promise<BridgeReply>((resolve) => waiting.set(id, resolve));
+      const reply = new Promise<BridgeReply | ReplyTooLargeError>((resolve) => waiting.set(id, resolve));
       try {
         for (let attempt = 1; ; attempt += 1) {
           const current = usable();
@@ -151,7 +151,7 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
         }
         const answer = await timeout(reply, left(), () => new DeadlineError(deadlineMs));
         lastUsed = Date.now();
-        if (answer.replySignature === 'too-large' && answer.status === 0) throw new ReplyTooLargeError();
+        if (answer instanceof ReplyTooLargeError) throw answer;
         return answer;
       } finally {
         waiting.delete(id);

@@ -28,3 +28,35 @@ export class OncePerCause {
     this.#seen.clear();
   }
 }
+
+/** Retries one connection with backoff: schedule() after each failure, reset() once it works, cancel() on close. */
+export class RetryTimer {
+  readonly #initialMs: number;
+  readonly #maxMs: number;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(initialMs = RETRY_INITIAL_MS, maxMs = RETRY_MAX_MS) {
+    this.#initialMs = initialMs;
+    this.#maxMs = maxMs;
+  }
+
+  /** Runs `retry` after the next delay (1 s, 2 s, 4 s … up to the maximum), replacing a pending one. */
+  schedule(retry: () => void): void {
+    clearTimeout(this.#timer);
+    this.#attempt += 1;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      retry();
+    }, retryDelayMs(this.#attempt, this.#initialMs, this.#maxMs));
+  }
+
+  reset(): void {
+    this.#attempt = 0;
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { redactSecrets } from '../util/redact.ts';
-import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from './backoff.ts';
+import { OncePerCause, RetryTimer } from './backoff.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 import { parseSignal } from './signal.ts';
 
@@ -72,8 +72,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   #state: MqttState = 'disconnected';
   #since = new Date();
   #lastError: string | undefined;
-  #attempt = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #retry: RetryTimer;
   #messages = 0;
   #ignored = 0;
   #failures = 0;
@@ -81,6 +80,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   constructor(options: MqttSourceOptions) {
     super();
     this.#options = options;
+    this.#retry = new RetryTimer(options.retryInitialMs, options.retryMaxMs);
     this.#log = options.log;
     this.#cameras = new Map(options.cameras.map((camera) => [camera.id, camera]));
     const prefix = options.topicPrefix.replace(/\/+$/, '');
@@ -127,7 +127,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   /** Idempotent. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
-    clearTimeout(this.#retryTimer);
+    this.#retry.cancel();
     this.#setState('closed');
     const client = this.#client;
     this.#client = undefined;
@@ -142,7 +142,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   }
 
   #onConnect(): void {
-    this.#attempt = 0;
+    this.#retry.reset();
     this.#lastError = undefined;
     this.#outage.clear();
     this.#setState('connected');
@@ -171,15 +171,11 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
       this.#log.warn({ url: redactSecrets(this.#options.url) }, 'MQTT connection lost: reconnecting');
     }
     this.#setState('disconnected');
-    clearTimeout(this.#retryTimer);
-    this.#attempt += 1;
-    const delay = retryDelayMs(this.#attempt, this.#options.retryInitialMs ?? RETRY_INITIAL_MS, this.#options.retryMaxMs ?? RETRY_MAX_MS);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
+    this.#retry.schedule(() => {
       if (this.#state === 'closed' || !this.#client) return;
       this.#setState('connecting');
       this.#client.reconnect();
-    }, delay);
+    });
   }
 
   #onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
-import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from '../events/backoff.ts';
+import { OncePerCause, RetryTimer } from '../events/backoff.ts';
 import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature } from '../http/signature.ts';
 import { SampledLog } from '../util/sampled-log.ts';
 import { directivesTopic, isReplyTopic, bridgeClientId } from './topics.ts';
@@ -54,8 +54,6 @@ export interface RelayEvents {
   refused: [reason: string];
 }
 
-const PROPERTY_TIMESTAMP = TIMESTAMP_HEADER;
-const PROPERTY_SIGNATURE = SIGNATURE_HEADER;
 const MAX_DIRECTIVE_BYTES = 64 * 1024;
 
 function userProperty(packet: IPublishPacket, name: string): string | undefined {
@@ -85,12 +83,12 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   #lastError: string | undefined;
   #served = 0;
   #refused = 0;
-  #attempt = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #retry: RetryTimer;
 
   constructor(options: RelayOptions) {
     super();
     this.#options = options;
+    this.#retry = new RetryTimer(options.retryInitialMs, options.retryMaxMs);
     this.#log = options.log;
     this.#refusals = new SampledLog(options.log);
   }
@@ -133,7 +131,7 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   /** Idempotent. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
-    clearTimeout(this.#retryTimer);
+    this.#retry.cancel();
     this.#setState('closed');
     const client = this.#client;
     this.#client = undefined;
@@ -150,7 +148,7 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   #onConnect(): void {
     // Nagle and delayed ACKs would add ~40–90 ms to every QoS 1 exchange (DESIGN.md).
     (this.#client?.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
-    this.#attempt = 0;
+    this.#retry.reset();
     this.#lastError = undefined;
     this.#outage.clear();
     const topic = directivesTopic(this.#options.bridgeId);
@@ -181,15 +179,11 @@ export class RelayClient extends EventEmitter<RelayEvents> {
       this.#log.warn({ url: this.#options.url }, 'relay connection lost: reconnecting');
     }
     this.#setState('disconnected');
-    clearTimeout(this.#retryTimer);
-    this.#attempt += 1;
-    const delay = retryDelayMs(this.#attempt, this.#options.retryInitialMs ?? RETRY_INITIAL_MS, this.#options.retryMaxMs ?? RETRY_MAX_MS);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
+    this.#retry.schedule(() => {
       if (this.#state === 'closed' || !this.#client) return;
       this.#setState('connecting');
       this.#client.reconnect();
-    }, delay);
+    });
   }
 
   #refuse(reason: string): void {
@@ -206,7 +200,7 @@ export class RelayClient extends EventEmitter<RelayEvents> {
     const now = (this.#options.nowSec ?? (() => Math.floor(Date.now() / 1000)))();
     const check = verifySignature(
       this.#options.proxySecret,
-      { timestamp: userProperty(packet, PROPERTY_TIMESTAMP), signature: userProperty(packet, PROPERTY_SIGNATURE), body: payload },
+      { timestamp: userProperty(packet, TIMESTAMP_HEADER), signature: userProperty(packet, SIGNATURE_HEADER), body: payload },
       now,
     );
     if (!check.ok) return this.#refuse(check.reason);
