@@ -105,8 +105,9 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
   };
 
   const usable = (): Connection => {
-    const idle = Date.now() - lastUsed > MAX_IDLE_MS;
-    if (!connection || connection.client.disconnecting || (connection.client.connected === false && lastUsed > 0) || (idle && lastUsed > 0)) {
+    // Before first use a connection may still be connecting; after it, only a live, recent one is trusted.
+    const stale = lastUsed > 0 && (!connection?.client.connected || Date.now() - lastUsed > MAX_IDLE_MS);
+    if (!connection || connection.client.disconnecting || stale) {
       drop();
       connection = open();
     }
