@@ -11,6 +11,7 @@ import { CameraStreams } from './camera/camera-streams.ts';
 import { HealthMonitor } from './camera/health.ts';
 import { TalkbackManager } from './camera/talkback-manager.ts';
 import { AlexaCloud, type EventDeliveryTiming } from './cloud/alexa-cloud.ts';
+import type { DirectiveTransport } from './cloud/alexa-activity.ts';
 import { ffmpegVersionInfo, resolveFfmpegPath, type FfmpegVersion } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
@@ -231,7 +232,7 @@ export class App {
     const alexaSurface = {
       log,
       proxySecret: config.server.proxySecret,
-      dispatch: (directive: unknown) => this.dispatcher.dispatch(directive),
+      dispatch: this.#fromAlexa('http'),
       replays: new ReplayGuard(undefined, this.cloud.signatureLedger()),
       ...(config.server.tls && { tls: config.server.tls }),
       ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
@@ -242,7 +243,7 @@ export class App {
       // Checked by the config loader: a relay section only loads with readable, matching files.
       ...loadRelayCredentials(config.relay).credentials!,
       proxySecret: config.server.proxySecret,
-      dispatch: alexaSurface.dispatch,
+      dispatch: this.#fromAlexa('relay'),
       replays: alexaSurface.replays,
       log: log.child({ component: 'relay' }),
       ...(options.relayRetry && { retryInitialMs: options.relayRetry.initialMs, retryMaxMs: options.relayRetry.maxMs }),
@@ -270,6 +271,19 @@ export class App {
       console: this.#consoleBackend(),
       ...(config.server.hostnames && { hostnames: config.server.hostnames }),
     });
+  }
+
+  /** Dispatches a signed directive from Alexa and notes it (what `skill status` shows as Alexa's last call). */
+  #fromAlexa(via: DirectiveTransport): (directive: unknown) => ReturnType<AlexaDispatcher['dispatch']> {
+    return async (directive) => {
+      const reply = await this.dispatcher.dispatch(directive);
+      try {
+        this.cloud.noteDirective(via, directive, reply);
+      } catch (err) {
+        this.log.warn({ err }, 'could not note the directive in the store');
+      }
+      return reply;
+    };
   }
 
   /** The web console's view of the services; its offers and hang-ups go through the dispatcher. */

@@ -1,53 +1,54 @@
-import { parseArgs } from 'node:util';
 import { App } from './app.ts';
+import { commandUsage, parseCommand, USAGE } from './cli.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { secretsFile, withSecrets } from './config/secrets.ts';
 import { discoverySessionCli } from './cloud/discovery-session-cli.ts';
 import { createLogger, type Logger } from './log.ts';
 
-const USAGE = `usage:
-  porchlight [serve] [--config FILE]      run the bridge (the embedded demo camera when no config is given)
-  porchlight check-config [--config FILE]  validate a configuration and exit
-  porchlight relay setup --region REGION [--bridge-id home] [--lambda FUNCTION]
-                                           make the relay through your AWS IoT Core (no inbound port)
-  porchlight discovery-session --unit UNIT --skill-id ID [--stage LIVE|DEVELOPMENT] [--api-url URL] [--token T]
-                                           ask Alexa Smart Properties to discover the skill's cameras in a unit
-The config file may also come from PORCHLIGHT_CONFIG.`;
-
 const CLOSE_DEADLINE_MS = 10_000;
 
 async function main(argv: string[]): Promise<number> {
-  // Its own options (--region, --lambda…); loaded only for it (the AWS SDK is large).
-  if (argv[0] === 'relay' && argv[1] === 'setup') {
-    const { relaySetupCli } = await import('./relay-setup/relay-setup-cli.ts');
-    return relaySetupCli(argv.slice(2), { env: process.env, stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
-  }
-  // Its own options (--unit, --skill-id…): parsed by the command itself.
-  if (argv[0] === 'discovery-session') {
-    return discoverySessionCli(argv.slice(1), {
-      env: process.env,
-      stdout: (text) => process.stdout.write(text),
-      stderr: (text) => process.stderr.write(text),
-    });
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (err) {
-    process.stderr.write(`porchlight: ${(err as Error).message}\n${USAGE}\n`);
+  const io = { env: process.env, stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text) };
+  const parsed = parseCommand(argv);
+  if ('error' in parsed) {
+    io.stderr(`porchlight: ${parsed.error}\n${USAGE}\n`);
     return 2;
   }
-  const [command = 'serve', ...rest] = parsed.positionals;
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
+  if ('help' in parsed) {
+    io.stdout(`${parsed.command ? commandUsage(parsed.command) : USAGE}\n`);
     return 0;
   }
-  if (rest.length > 0 || !['serve', 'check-config'].includes(command)) {
-    process.stderr.write(`porchlight: unknown command "${[command, ...rest].join(' ')}"\n${USAGE}\n`);
-    return 2;
+  if (parsed.rest) {
+    // Older commands with their own options and --help.
+    switch (parsed.command) {
+      case 'relay setup': {
+        const { relaySetupCli } = await import('./relay-setup/relay-setup-cli.ts');
+        return relaySetupCli(parsed.rest, io);
+      }
+      case 'discovery-session':
+        return discoverySessionCli(parsed.rest, io);
+      case 'simulate': {
+        const { simulateCli } = await import('../skill/cli/simulate.ts');
+        return simulateCli(parsed.rest, io);
+      }
+    }
   }
-  const configPath = parsed.values.config ?? (process.env.PORCHLIGHT_CONFIG || undefined);
-  return command === 'check-config' ? checkConfig(configPath) : serve(configPath);
+  const values = parsed.values ?? {};
+  const configPath = (values.config as string | undefined) ?? (process.env.PORCHLIGHT_CONFIG || undefined);
+  switch (parsed.command) {
+    case 'serve':
+      return serve(configPath);
+    case 'check-config':
+      return checkConfig(configPath);
+    case 'skill setup':
+    case 'skill status':
+    case 'skill remove': {
+      const { skillCli } = await import('./skill-setup/skill-cli.ts');
+      return skillCli(parsed.command.split(' ')[1] as 'setup' | 'status' | 'remove', values, { ...io, stdin: process.stdin });
+    }
+  }
+  io.stderr(`porchlight: unknown command "${parsed.command}"\n${USAGE}\n`);
+  return 2;
 }
 
 function checkConfig(configPath: string | undefined): number {

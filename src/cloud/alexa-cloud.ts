@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { addOrUpdateReport, deleteReport, doorbellPress, healthChangeReport, motionChangeReport } from '../alexa/events.ts';
 import type { AccountLinking, Connectivity, Detection } from '../alexa/ports.ts';
 import type { Config } from '../config/schema.ts';
+import { AlexaActivityLog, type AlexaActivity, type DirectiveTransport } from './alexa-activity.ts';
 import { EVENT_GATEWAYS } from './event-gateway.ts';
 import { LwaTokens } from './lwa.ts';
 import { EventOutbox, type OutboxOptions, type OutboxStatus } from './outbox.ts';
@@ -43,6 +44,7 @@ export class AlexaCloud implements AccountLinking {
   readonly #outbox: EventOutbox;
   readonly #options: AlexaCloudOptions;
   readonly #lastPress = new Map<string, number>();
+  readonly #activity: AlexaActivityLog;
   #closed = false;
 
   constructor(options: AlexaCloudOptions) {
@@ -62,6 +64,17 @@ export class AlexaCloud implements AccountLinking {
       log: options.log,
       ...options.delivery,
     });
+    this.#activity = new AlexaActivityLog(this.#store);
+    this.#outbox.on('delivered', (_messageId, name) => this.#activity.eventAccepted(name));
+  }
+
+  /** A directive that came from Alexa (through the Lambda) and its reply: kept for `skill status` and the console. */
+  noteDirective(via: DirectiveTransport, directive: unknown, reply: unknown): void {
+    if (!this.#closed) this.#activity.directive(via, directive, reply);
+  }
+
+  activity(): AlexaActivity {
+    return this.#activity.read();
   }
 
   /** Starts delivering what is queued and brings Alexa's endpoint list up to date. */

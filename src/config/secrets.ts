@@ -1,22 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadRelayCredentials, type RelayConfig } from '../relay/relay-credentials.ts';
+import { ConfigError } from './load.ts';
 import type { Config, ConfigFile } from './schema.ts';
 
 const SECRET_NAMES = ['proxySecret', 'adminToken'] as const;
 type SecretName = (typeof SECRET_NAMES)[number];
+
+/** The skill's messaging credentials, written by `porchlight skill setup`. */
+export interface StoredAlexa {
+  clientId: string;
+  clientSecret: string;
+  region: 'NA' | 'EU' | 'FE';
+}
+
+/**
+ * dataDir/secrets.json: generated secrets, and what the setup commands obtained for the bridge
+ * (the skill's Alexa messaging credentials; the relay's endpoint and certificate files). The
+ * YAML always wins over it, and is never rewritten by a command.
+ */
+export interface StoredSecrets extends Partial<Record<SecretName, string>> {
+  alexa?: StoredAlexa;
+  relay?: RelayConfig;
+}
 
 export function secretsFile(dataDir: string): string {
   return join(dataDir, 'secrets.json');
 }
 
 /**
- * Fills in the secrets the configuration leaves out: read from dataDir/secrets.json, or generated
- * once and stored there (mode 0600) so the Lambda's PROXY_SECRET keeps working across restarts.
+ * Fills in what the configuration leaves out from dataDir/secrets.json: secrets generated once
+ * and stored there (mode 0600) so the Lambda's PROXY_SECRET keeps working across restarts, and
+ * the Alexa credentials and relay a setup command stored.
  */
 export function withSecrets(file: ConfigFile, source: string): Config {
   const path = secretsFile(file.dataDir);
-  const stored = readStored(path);
+  const stored = readStoredSecrets(file.dataDir);
   const generated: SecretName[] = [];
   const secrets = {} as Record<SecretName, string>;
   for (const name of SECRET_NAMES) {
@@ -31,11 +51,19 @@ export function withSecrets(file: ConfigFile, source: string): Config {
       generated.push(name);
     }
   }
-  if (generated.length > 0) writeStored(file.dataDir, path, stored);
-  return { ...file, server: { ...file.server, ...secrets }, source, generatedSecrets: generated };
+  if (generated.length > 0) writeStoredSecrets(file.dataDir, stored);
+  const alexa = !file.alexa.clientId && !file.alexa.clientSecret && stored.alexa ? { ...file.alexa, ...stored.alexa } : file.alexa;
+  let relay = file.relay;
+  if (!relay && stored.relay) {
+    const { problems } = loadRelayCredentials(stored.relay);
+    if (problems.length > 0) throw new ConfigError(`${path} (written by porchlight skill setup)`, problems);
+    relay = stored.relay;
+  }
+  return { ...file, alexa, ...(relay && { relay }), server: { ...file.server, ...secrets }, source, generatedSecrets: generated };
 }
 
-function readStored(path: string): Partial<Record<SecretName, string>> {
+export function readStoredSecrets(dataDir: string): StoredSecrets {
+  const path = secretsFile(dataDir);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -43,15 +71,35 @@ function readStored(path: string): Partial<Record<SecretName, string>> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`);
   }
+  let parsed: Record<string, unknown>;
   try {
-    const parsed = JSON.parse(text) as Record<string, unknown>;
-    return Object.fromEntries(SECRET_NAMES.filter((n) => typeof parsed[n] === 'string').map((n) => [n, parsed[n] as string]));
+    parsed = JSON.parse(text) as Record<string, unknown>;
   } catch {
     throw new Error(`${path} is not valid JSON: fix or delete it (its secrets will be generated again)`);
   }
+  const stored: StoredSecrets = Object.fromEntries(SECRET_NAMES.filter((n) => typeof parsed[n] === 'string').map((n) => [n, parsed[n] as string]));
+  const alexa = parsed.alexa as Partial<StoredAlexa> | undefined;
+  if (typeof alexa?.clientId === 'string' && typeof alexa.clientSecret === 'string' && ['NA', 'EU', 'FE'].includes(alexa.region ?? '')) {
+    stored.alexa = { clientId: alexa.clientId, clientSecret: alexa.clientSecret, region: alexa.region! };
+  }
+  const relay = parsed.relay as Partial<RelayConfig> | undefined;
+  if (typeof relay?.url === 'string' && typeof relay.bridgeId === 'string' && typeof relay.cert === 'string' && typeof relay.key === 'string') {
+    stored.relay = { url: relay.url, bridgeId: relay.bridgeId, cert: relay.cert, key: relay.key, ...(typeof relay.ca === 'string' && { ca: relay.ca }) };
+  }
+  return stored;
 }
 
-function writeStored(dataDir: string, path: string, secrets: Partial<Record<SecretName, string>>): void {
+/** Merges `changes` into secrets.json; true when the file changed. Written aside and renamed, 0600. */
+export function updateStoredSecrets(dataDir: string, changes: Partial<StoredSecrets>): boolean {
+  const stored = readStoredSecrets(dataDir);
+  const next = { ...stored, ...changes };
+  if (JSON.stringify(next) === JSON.stringify(stored)) return false;
+  writeStoredSecrets(dataDir, next);
+  return true;
+}
+
+function writeStoredSecrets(dataDir: string, secrets: StoredSecrets): void {
+  const path = secretsFile(dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Written aside and renamed, so a crash never leaves half a file; 0600 because these are keys.
   const temporary = `${path}.${process.pid}.tmp`;

@@ -20,6 +20,7 @@ import {
   accountOf, alexaRegionCheck, envBytes, LAMBDA_ENV_LIMIT_BYTES, lambdaRelayEnv, policyName, relayConfigBlock, relayPolicy, samePolicy, type Role,
 } from './relay-setup-plan.ts';
 import { bridgeClientId } from '../relay/topics.ts';
+import { awsCall, AwsSetupError, explainAwsError, isAwsNotFound } from '../util/aws-errors.ts';
 
 export interface RelaySetupOptions {
   region: string;
@@ -43,43 +44,27 @@ export interface RelaySetupResult {
   lambdaEnv: Record<string, string>;
   lambdaUpdated: boolean;
   warnings: string[];
+  /** The bridge's certificate and key files (in dataDir/relay/). */
+  bridgeFiles: { cert: string; key: string };
 }
 
 /** An AWS refusal or a missing credential, said so a user can act on it. */
-export class RelaySetupError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'RelaySetupError';
-    this.code = code;
-  }
+export const RelaySetupError = AwsSetupError;
+export type RelaySetupError = AwsSetupError;
+
+const PERMISSIONS_LISTED = 'README "No port forwarding"';
+
+function explain(err: unknown, action: string): AwsSetupError {
+  return explainAwsError(err, action, PERMISSIONS_LISTED);
 }
+
+function call<T>(action: string, run: () => Promise<T>): Promise<T> {
+  return awsCall(action, PERMISSIONS_LISTED, run);
+}
+
+const isNotFound = isAwsNotFound;
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-function explain(err: unknown, action: string): RelaySetupError {
-  const e = err as Error & { name?: string; $metadata?: { httpStatusCode?: number } };
-  const name = e.name ?? '';
-  if (/AccessDenied|Unauthorized|Forbidden/i.test(name) || e.$metadata?.httpStatusCode === 403) {
-    return new RelaySetupError('ACCESS_DENIED', `AWS refused ${action}: the credentials need the ${action} permission (see README "No port forwarding" for the list)`);
-  }
-  if (/CredentialsProviderError|Could not load credentials/i.test(`${name} ${e.message}`)) {
-    return new RelaySetupError('NO_CREDENTIALS', 'no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the SDK\'s standard credential chain)');
-  }
-  return new RelaySetupError('AWS_ERROR', `${action} failed: ${name ? `${name}: ` : ''}${e.message}`);
-}
-
-async function call<T>(action: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw explain(err, action);
-  }
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as Error).name === 'ResourceNotFoundException' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
-}
 
 async function keyAndCsr(commonName: string): Promise<{ keyPem: string; csrPem: string }> {
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -117,7 +102,7 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
 
   try {
     const { endpointAddress } = await call('iot:DescribeEndpoint', () => iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })));
-    if (!endpointAddress) throw new RelaySetupError('AWS_ERROR', 'iot:DescribeEndpoint returned no address');
+    if (!endpointAddress) throw new AwsSetupError('AWS_ERROR', 'iot:DescribeEndpoint returned no address');
     const files = (role: Role) => ({ cert: join(dir, `${role}.crt`), key: join(dir, `${role}.key`) });
     const certificates: Partial<Record<Role, { certificateArn: string; certPem: string; keyPem: string }>> = {};
     for (const role of ['bridge', 'skill'] as const) {
@@ -136,7 +121,7 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
       }
       const { keyPem, csrPem } = await keyAndCsr(role === 'bridge' ? bridgeClientId(bridgeId) : `porchlight-${bridgeId}-skill`);
       const made = await call('iot:CreateCertificateFromCsr', () => iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true })));
-      if (!made.certificateArn || !made.certificateId || !made.certificatePem) throw new RelaySetupError('AWS_ERROR', 'iot:CreateCertificateFromCsr returned no certificate');
+      if (!made.certificateArn || !made.certificateId || !made.certificatePem) throw new AwsSetupError('AWS_ERROR', 'iot:CreateCertificateFromCsr returned no certificate');
       writeSecret(paths.key, keyPem);
       writeSecret(paths.cert, made.certificatePem);
       state.region = region;
@@ -181,7 +166,7 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
       if (!variables.PROXY_SECRET && options.proxySecret) variables.PROXY_SECRET = options.proxySecret;
       if (!variables.PROXY_SECRET) warnings.push(`the Lambda ${functionName} has no PROXY_SECRET: set it to the bridge's server.proxySecret`);
       if (envBytes(variables) > LAMBDA_ENV_LIMIT_BYTES) {
-        throw new RelaySetupError('ENV_TOO_LARGE', `the Lambda's environment would be ${envBytes(variables)} bytes, over AWS's 4 KB: remove variables it no longer needs (BRIDGE_URL, BRIDGE_CA)`);
+        throw new AwsSetupError('ENV_TOO_LARGE', `the Lambda's environment would be ${envBytes(variables)} bytes, over AWS's 4 KB: remove variables it no longer needs (BRIDGE_URL, BRIDGE_CA)`);
       }
       if (JSON.stringify(Object.entries(variables).sort()) !== JSON.stringify(Object.entries(before).sort())) {
         await call('lambda:UpdateFunctionConfiguration', () => lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: functionName, Environment: { Variables: variables } })));
@@ -189,7 +174,7 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
         say(`the Lambda ${functionName} now reaches the bridge through the relay`);
       }
     }
-    return { endpoint: endpointAddress, created, configBlock: relayConfigBlock(endpointAddress, bridgeId, files('bridge').cert, files('bridge').key), lambdaEnv, lambdaUpdated, warnings };
+    return { endpoint: endpointAddress, bridgeFiles: files('bridge'), created, configBlock: relayConfigBlock(endpointAddress, bridgeId, files('bridge').cert, files('bridge').key), lambdaEnv, lambdaUpdated, warnings };
   } finally {
     iot.destroy();
     lambda.destroy();
