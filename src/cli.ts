@@ -83,7 +83,7 @@ export function parseCommand(argv: string[]): ParsedCommand {
   }
   if (parsed.values.help) return { help: true, command: commandName(spec) };
   if (parsed.positionals.length > 0) return { error: `${commandName(spec)}: unexpected argument "${parsed.positionals[0]}"` };
-  return { command: commandName(spec), values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+  return { command: commandName(spec), values: { ...parsed.values } as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
 }
 
 /** The usage of one command, for its --help. */

@@ -5,7 +5,7 @@ import type { CloudStore } from './store.ts';
 /** Login with Amazon: the grant code from AcceptGrant → access and refresh tokens, kept fresh. */
 
 export const DEFAULT_LWA_TOKEN_URL = 'https://api.amazon.com/auth/o2/token';
-const TOKENS_KEY = 'lwa.tokens';
+export const TOKENS_KEY = 'lwa.tokens';
 /** Refresh this long before expiry so an event never leaves with a token about to lapse. */
 const REFRESH_AHEAD_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 10_000;

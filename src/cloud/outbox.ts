@@ -52,7 +52,7 @@ interface Row {
   next_attempt_at: number;
 }
 
-const RELINK_KEY = 'alexa.relinkNeeded';
+export const RELINK_KEY = 'alexa.relinkNeeded';
 
 /** 1 s, 2 s, 4 s … 256 s, then every 256 s (Alexa's guidance for its event APIs). */
 export function retryDelayMs(attempt: number, baseMs = 1000, maxMs = 256_000): number {

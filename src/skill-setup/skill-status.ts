@@ -6,6 +6,8 @@
  */
 import { AlexaActivityLog } from '../cloud/alexa-activity.ts';
 import { bridgeChecklist, type BridgeAlexaFacts, type ChecklistItem } from '../cloud/alexa-checklist.ts';
+import { TOKENS_KEY } from '../cloud/lwa.ts';
+import { RELINK_KEY } from '../cloud/outbox.ts';
 import { CloudStore } from '../cloud/store.ts';
 import type { Config } from '../config/schema.ts';
 import { developerSession, type AmazonEndpoints } from './skill-setup.ts';
@@ -100,18 +102,26 @@ async function bridgeItems(options: SkillStatusOptions): Promise<ChecklistItem[]
   const url = options.bridgeUrl ?? `${config.server.tls ? 'https' : 'http'}://127.0.0.1:${config.server.port}`;
   const store = CloudStore.open(config.dataDir);
   let activity;
+  let stored: BridgeAlexaFacts['events'];
   try {
     activity = new AlexaActivityLog(store).read();
+    // What the bridge would say when it is not running to say it.
+    const relink = store.getJson<string>(RELINK_KEY);
+    stored = {
+      configured: Boolean(config.alexa.clientId && config.alexa.clientSecret),
+      linked: store.getJson(TOKENS_KEY) !== undefined,
+      relinkNeeded: relink !== undefined,
+      ...(relink !== undefined && { lastError: relink }),
+    };
   } finally {
     store.close();
   }
   const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3_000) })
     .then(async (response) => (await response.json()) as { checks?: { alexa?: BridgeAlexaFacts['events']; relay?: { state: string; lastError?: string } } })
     .catch(() => undefined);
-  const configured = Boolean(config.alexa.clientId && config.alexa.clientSecret);
   const facts: BridgeAlexaFacts = {
     activity,
-    events: ready?.checks?.alexa ?? { configured, linked: false, relinkNeeded: false },
+    events: ready?.checks?.alexa ?? stored,
     ...(ready?.checks?.relay ? { relay: ready.checks.relay } : config.relay && { relay: { state: 'not running' } }),
   };
   const bridge: ChecklistItem = ready

@@ -216,7 +216,7 @@ describe('porchlight skill setup', () => {
     const wrongState = (returned: string) => {
       const url = new URL(returned);
       url.searchParams.set('state', 'not-the-state-this-login-sent');
-      opts.input!.write(`${url}\n`);
+      (opts.input as PassThrough).write(`${url}\n`);
     };
     const opts = options({ dataDir: freshDir() }, wrongState);
     await assert.rejects(skillSetup(opts), (err: Error & { code?: string }) => err.code === 'STATE_MISMATCH');
