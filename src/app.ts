@@ -12,6 +12,7 @@ import { HealthMonitor } from './camera/health.ts';
 import { TalkbackManager } from './camera/talkback-manager.ts';
 import { AlexaCloud, type EventDeliveryTiming } from './cloud/alexa-cloud.ts';
 import type { DirectiveTransport } from './cloud/alexa-activity.ts';
+import { bridgeChecklist } from './cloud/alexa-checklist.ts';
 import { ffmpegVersionInfo, resolveFfmpegPath, type FfmpegVersion } from './camera/ffmpeg-path.ts';
 import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
@@ -298,6 +299,7 @@ export class App {
       sessions: () => this.sessions.list(),
       endedSessions: () => this.sessions.ended(),
       alexa: () => this.cloud.status(),
+      checklist: () => bridgeChecklist({ activity: this.cloud.activity(), events: this.cloud.status(), ...(this.relay && { relay: this.relay.status() }) }),
       relay: () => this.relay?.status(),
     });
   }

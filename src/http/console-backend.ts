@@ -5,6 +5,7 @@ import type { CameraStreamStatus } from '../camera/camera-stream.ts';
 import type { CameraHealth } from '../camera/health.ts';
 import type { TalkbackStatus } from '../camera/talkback-manager.ts';
 import type { AlexaCloudStatus } from '../cloud/alexa-cloud.ts';
+import type { ChecklistItem } from '../cloud/alexa-checklist.ts';
 import type { CameraEventsView, CameraView, ConsoleStatus, RelayView } from '../web/console-api.ts';
 import type { EndedSessionInfo, SessionInfo } from '../webrtc/session-manager.ts';
 
@@ -31,6 +32,8 @@ export interface ConsoleBackendOptions {
   /** Sessions that ended lately, newest first, with why. */
   endedSessions?: () => EndedSessionInfo[];
   alexa: () => AlexaCloudStatus;
+  /** The bridge's Alexa checklist (cloud/alexa-checklist.ts). */
+  checklist?: () => ChecklistItem[];
   /** The relay's state, when the bridge has one. */
   relay?: () => RelayView | undefined;
   now?: () => number;
@@ -92,6 +95,7 @@ export class ConsoleBackend {
         ...(s.detail && { detail: s.detail }),
       })),
       alexa: this.#options.alexa(),
+      ...(this.#options.checklist && { checklist: this.#options.checklist() }),
       ...(relayView && { relay: relayView }),
     };
   }

@@ -11,6 +11,8 @@ export interface ConsoleStatus {
   /** Sessions that ended lately (at most 20), newest first. */
   ended?: EndedSessionView[];
   alexa: OutboxView;
+  /** Is Alexa reaching this bridge: each step ✔ or ✘ with its fix (the bridge's side of `porchlight skill status`). */
+  checklist?: ChecklistItemView[];
   /** The relay to the MQTT broker (config `relay`); absent without one. */
   relay?: RelayView;
 }
@@ -96,6 +98,13 @@ export interface EndedSessionView {
   outcome: string;
   /** What to do about it (ice-failed: the candidates each side offered and the TURN hint). */
   detail?: string;
+}
+
+export interface ChecklistItemView {
+  id: string;
+  ok: boolean;
+  what: string;
+  fix?: string;
 }
 
 /** Events to Alexa (DoorbellPress, ChangeReport…) and their durable outbox. */

@@ -1,6 +1,6 @@
 // The porchlight console, in the browser. Served as JavaScript by stripping the types at server
 // start (src/http/console-routes.ts): erasable TypeScript only, no imports but `import type`.
-import type { ApiError, CameraView, ConsoleStatus, EndedSessionView, OutboxView, RelayView, SessionView, WatchResponse, WsHello } from './console-api.ts';
+import type { ApiError, CameraView, ChecklistItemView, ConsoleStatus, EndedSessionView, OutboxView, RelayView, SessionView, WatchResponse, WsHello } from './console-api.ts';
 
 const TOKEN_KEY = 'porchlight.adminToken';
 /** The WebSocket close code for a missing or wrong token (WS_UNAUTHORIZED in console-routes.ts). */
@@ -35,6 +35,7 @@ const ui = {
   endedBox: byId<HTMLDetailsElement>('ended-box'),
   ended: byId<HTMLUListElement>('ended-sessions'),
   outbox: byId<HTMLElement>('outbox'),
+  checklist: byId<HTMLElement>('alexa-checklist'),
 };
 
 let token: string | undefined;
@@ -152,6 +153,7 @@ function signOut(error = '', forget = true): void {
     items.clear();
   }
   ui.outbox.replaceChildren();
+  ui.checklist.replaceChildren();
   showLogin(error);
 }
 
@@ -230,6 +232,7 @@ function render(status: ConsoleStatus): void {
   sync(ui.ended, endedItems, status.ended ?? [], endedItem);
   ui.endedBox.hidden = !status.ended?.length;
   renderOutbox(status.alexa, status.relay);
+  renderChecklist(status.checklist ?? []);
 }
 
 function sync<T extends { id: string }>(list: HTMLElement, items: Map<string, Item<T>>, values: T[], make: (value: T) => Item<T>): void {
@@ -372,6 +375,12 @@ function endedItem(first: EndedSessionView): Item<EndedSessionView> {
   };
 }
 
+/** The bridge's side of `porchlight skill status`: each step with its fix. */
+function renderChecklist(items: ChecklistItemView[]): void {
+  ui.checklist.replaceChildren(...items.map((item) => el('li', { 'data-ok': String(item.ok), 'data-id': item.id }, item.what,
+    ...(item.ok || !item.fix ? [] : [el('span', { class: 'fix' }, `→ ${item.fix}`)]))));
+}
+
 function renderOutbox(alexa: OutboxView, relay: RelayView | undefined): void {
   const facts: [string, string][] = alexa.configured
     ? [
@@ -382,7 +391,7 @@ function renderOutbox(alexa: OutboxView, relay: RelayView | undefined): void {
         ['Failing', alexa.failing ? `yes, retrying${alexa.lastError ? `: ${alexa.lastError}` : ''}` : 'no'],
         ['Re-link needed', alexa.relinkNeeded ? `YES: disable and enable the skill in the Alexa app${alexa.lastError ? ` (${alexa.lastError})` : ''}` : 'no'],
       ]
-    : [['Events', 'off: set alexa.clientId and alexa.clientSecret to send doorbell presses and health to Alexa']];
+    : [['Events', 'off: porchlight skill setup gives the bridge the skill\'s event credentials (or set alexa.clientId and alexa.clientSecret)']];
   if (relay) {
     facts.push(['Relay', `${relay.state} (bridge id ${relay.bridgeId})${relay.lastError ? `: ${relay.lastError}` : ''}`]);
     facts.push(['Through the relay', `${relay.served} answered, ${relay.refused} refused`]);

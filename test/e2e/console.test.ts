@@ -129,6 +129,11 @@ describe('web console', () => {
     assert.equal(await page.evaluate(() => (globalThis as any).localStorage.getItem('porchlight.adminToken')), ADMIN_TOKEN);
     // The outbox: linked, nothing stuck.
     assert.match(await page.locator('#outbox').innerText(), /Linked\s+yes/);
+    // The Alexa checklist: the AcceptGrant before() sent is Alexa's last call; no Discover yet, with its fix.
+    const checklist = page.locator('#alexa-checklist');
+    assert.match(await checklist.locator('[data-id="directives"][data-ok="true"]').innerText(), /Alexa last called this bridge .* \(Alexa\.Authorization AcceptGrant, via HTTP\)/);
+    assert.match(await checklist.locator('[data-id="linking"][data-ok="true"]').innerText(), /account linked \(AcceptGrant/);
+    assert.match(await checklist.locator('[data-id="discovery"][data-ok="false"]').innerText(), /not discovered the cameras yet\s+→ enable the skill/);
   });
 
   test('Watch: live video through the InitiateSessionWithOffer handler; the session appears over the WebSocket', async () => {
