@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { accessToken, parseDuration, scrubbedOutput, testDoubles } from '../../src/cloud/amazon-api.ts';
+import { storedSkillAccess } from '../../src/skill-setup/stored-access.ts';
 import {
   DEFAULT_API_URL,
   MAX_RETRIES,
@@ -41,6 +42,8 @@ and the skill's request and response.
   --token TOKEN        SMAPI access token (Login with Amazon). Prefer the ALEXA_ACCESS_TOKEN
                        environment variable: other users can read a command line.
   --timeout DURATION   give up after this long (default 2m; 90s, 2m; a bare number is seconds)
+  --config FILE        after porchlight skill setup: its stored login and skill id are used when
+                       no token or --skill-id is given (the bridge's config; PORCHLIGHT_CONFIG)
 429 (throttled) and 503 are retried with backoff, honouring Retry-After, at most ${MAX_RETRIES} times; 409
 (a simulation is already running for this skill) is not: wait for it, then run the command again.
 Exit status: 0 SUCCESSFUL, 1 the simulation failed or could not run, 2 usage error.`;
@@ -65,6 +68,7 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
         'api-url': { type: 'string' },
         token: { type: 'string' },
         timeout: { type: 'string' },
+        config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -90,7 +94,7 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv): Parse
   const apiUrl = (values['api-url'] ?? DEFAULT_API_URL).trim();
   if (!/^https?:\/\/[^/]/.test(apiUrl)) return { error: `--api-url must be an http(s) URL, not "${apiUrl}"` };
   const token = accessToken(values.token, env);
-  if (!token) return { error: 'an SMAPI access token is required: set ALEXA_ACCESS_TOKEN (or pass --token)' };
+  if (!token) return { error: 'an SMAPI access token is required: run porchlight skill setup (its login is then used), or set ALEXA_ACCESS_TOKEN (or pass --token)' };
   const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout);
   if (timeoutMs === undefined) return { error: `--timeout must be a duration like 90s or 2m, not "${values.timeout}"` };
 
@@ -109,7 +113,24 @@ export interface SimulateCliIo {
 
 /** Runs the command; returns the exit code. Never prints the token. */
 export async function simulateCli(argv: string[], io: SimulateCliIo): Promise<number> {
-  const parsed = parseSimulateArgs(argv, io.env);
+  let env = io.env;
+  const given = (flag: string) => argv.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const help = argv.includes('--help') || argv.includes('-h');
+  if (!help && ((!given('--token') && !accessToken(undefined, env)) || !given('--skill-id'))) {
+    // After `porchlight skill setup`: its stored login and skill id.
+    try {
+      const configAt = argv.indexOf('--config');
+      const stored = await storedSkillAccess(configAt >= 0 ? argv[configAt + 1] : undefined, env);
+      if (stored) {
+        if (!accessToken(undefined, env)) env = { ...env, ALEXA_ACCESS_TOKEN: stored.token };
+        if (stored.skillId && !given('--skill-id')) argv = ['--skill-id', stored.skillId, ...argv];
+      }
+    } catch (e) {
+      io.stderr(`simulate: the login stored by porchlight skill setup did not work: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
+  const parsed = parseSimulateArgs(argv, env);
   if ('help' in parsed) {
     io.stdout(`${SIMULATE_USAGE}\n`);
     return 0;

@@ -23,6 +23,8 @@ import { startFakeAws, type FakeAws } from '../fixtures/fake-aws-iot.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { discoverDirective } from '../helpers/directives.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
+import { simulateCli } from '../../skill/cli/simulate.ts';
+import { startFakeSmapi } from '../fixtures/fake-smapi.ts';
 
 const CREDENTIALS = { accessKeyId: 'AKIAFAKESKILLSETUP', secretAccessKey: 'fake-secret-access-key-skill-setup' };
 /** SMAPI calls and AWS actions that change something (a token refresh changes nothing in the account). */
@@ -180,6 +182,27 @@ describe('porchlight skill setup', () => {
     assert.ok(lines.slice(before).includes('Nothing to change: the skill, the function and account linking were already in place.'));
     assert.ok(!lines.slice(before).some((l) => l.includes('/ap/oa?')), 'no new login');
     assert.ok(amazon.requests.slice(0).some((r) => r.path.startsWith('/auth/o2/token') && JSON.stringify(r.body).includes('refresh_token')), 'refreshed');
+  });
+
+  test('npm run simulate after setup: the stored login and skill id, no ALEXA_ACCESS_TOKEN, no --skill-id', async () => {
+    const simulations = await startFakeSmapi();
+    try {
+      const out: string[] = [];
+      const code = await simulateCli(['--api-url', simulations.url, '--config', join(bridge.dir, 'porchlight.yaml'), 'show the front door'], {
+        env: { PORCHLIGHT_LWA_TOKEN_URL: `${amazon.url}/auth/o2/token` },
+        stdout: (s) => out.push(s),
+        stderr: (s) => out.push(s),
+        sleep: async () => {},
+      });
+      assert.equal(code, 0, out.join(''));
+      const state = readSkillState(dataDir());
+      const created = simulations.requests.find((r) => r.method === 'POST')!;
+      assert.equal(created.url, `/v1/skills/${encodeURIComponent(state.skillId!)}/simulations`);
+      assert.equal(created.headers.authorization, `Bearer ${state.lwa!.accessToken}`);
+      assert.ok(!out.join('').includes(state.lwa!.accessToken!), 'the token is not printed');
+    } finally {
+      await simulations.close();
+    }
   });
 
   test('a changed proxy secret updates only the function\'s environment, keeping the user\'s own variables', async () => {
