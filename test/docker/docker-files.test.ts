@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEMO_CLIP, loadConfigFile } from '../../src/config/load.ts';
 import {
@@ -90,7 +90,8 @@ describe('docker/Dockerfile', () => {
           if (stage !== final) continue;
           copiedToFinal.push(source);
           // The repository's layout under WORKDIR: what the test below runs from the repository root.
-          const landing = statSync(join(ROOT, source)).isDirectory() ? destination.replace(/\/$/, '') : join(destination, source);
+          // Docker's rules: a directory's contents go to the destination; a file goes into a destination ending in /, else becomes it.
+          const landing = statSync(join(ROOT, source)).isDirectory() ? destination.replace(/\/$/, '') : destination.endsWith('/') ? join(destination, basename(source)) : destination;
           assert.equal(resolve(workdir, landing), resolve(workdir, source), `line ${copy.line}: COPY ${source} ${destination}`);
         }
       }

@@ -179,6 +179,14 @@ describe('the Docker image, built and run by podman', { skip }, () => {
     assert.deepEqual(JSON.parse(native.stdout), []);
   });
 
+  test('porchlight skill setup runs in the image (docker compose run): the Lambda\'s zip and the manifest are there, a wrong region is refused', async () => {
+    const files = await pod.exec(bridge, ['node', '-e', "for (const f of ['skill/dist/porchlight-skill.zip', 'skill/skill.json']) require('node:fs').statSync(f)"]);
+    assert.equal(files.code, 0, files.stderr);
+    const refused = await pod.exec(bridge, ['node', 'src/main.ts', 'skill', 'setup', '--region', 'ap-south-1']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /not a region Alexa calls/);
+  });
+
   test('podman stop: the bridge stops its ffmpeg and exits 0 within the grace period', async () => {
     const processes = await pod.processes(bridge);
     assert.ok(processes.some((p) => p.comm === 'ffmpeg'), 'ffmpeg runs before the stop');
