@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRelayCredentials, type RelayConfig } from '../relay/relay-credentials.ts';
 import { ConfigError } from './load.ts';
 import type { Config, ConfigFile } from './schema.ts';
+import { readPrivateJson, writePrivateJson } from '../util/private-file.ts';
 
 const SECRET_NAMES = ['proxySecret', 'adminToken'] as const;
 type SecretName = (typeof SECRET_NAMES)[number];
@@ -35,7 +35,6 @@ export function secretsFile(dataDir: string): string {
  * the Alexa credentials and relay a setup command stored.
  */
 export function withSecrets(file: ConfigFile, source: string): Config {
-  const path = secretsFile(file.dataDir);
   const stored = readStoredSecrets(file.dataDir);
   const generated: SecretName[] = [];
   const secrets = {} as Record<SecretName, string>;
@@ -56,27 +55,14 @@ export function withSecrets(file: ConfigFile, source: string): Config {
   let relay = file.relay;
   if (!relay && stored.relay) {
     const { problems } = loadRelayCredentials(stored.relay);
-    if (problems.length > 0) throw new ConfigError(`${path} (written by porchlight skill setup)`, problems);
+    if (problems.length > 0) throw new ConfigError(`${secretsFile(file.dataDir)} (written by porchlight skill setup)`, problems);
     relay = stored.relay;
   }
   return { ...file, alexa, ...(relay && { relay }), server: { ...file.server, ...secrets }, source, generatedSecrets: generated };
 }
 
 export function readStoredSecrets(dataDir: string): StoredSecrets {
-  const path = secretsFile(dataDir);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new Error(`${path} is not valid JSON: fix or delete it (its secrets will be generated again)`);
-  }
+  const parsed = (readPrivateJson(secretsFile(dataDir), 'fix or delete it (its secrets will be generated again)') ?? {}) as Record<string, unknown>;
   const stored: StoredSecrets = Object.fromEntries(SECRET_NAMES.filter((n) => typeof parsed[n] === 'string').map((n) => [n, parsed[n] as string]));
   const alexa = parsed.alexa as Partial<StoredAlexa> | undefined;
   if (typeof alexa?.clientId === 'string' && typeof alexa.clientSecret === 'string' && ['NA', 'EU', 'FE'].includes(alexa.region ?? '')) {
@@ -99,11 +85,5 @@ export function updateStoredSecrets(dataDir: string, changes: Partial<StoredSecr
 }
 
 function writeStoredSecrets(dataDir: string, secrets: StoredSecrets): void {
-  const path = secretsFile(dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  // Written aside and renamed, so a crash never leaves half a file; 0600 because these are keys.
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(temporary, 0o600);
-  renameSync(temporary, path);
+  writePrivateJson(secretsFile(dataDir), secrets);
 }

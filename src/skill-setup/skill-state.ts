@@ -3,8 +3,8 @@
  * with Amazon refresh token (so status, a second setup and `npm run simulate` need no new login),
  * the vendor and skill ids, the function, and what setup made itself (only that is removed).
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readPrivateJson, writePrivateJson } from '../util/private-file.ts';
 
 export interface StoredLogin {
   /** The security profile the tokens belong to: refreshing needs its id and secret. */
@@ -36,26 +36,9 @@ export function skillStateFile(dataDir: string): string {
 }
 
 export function readSkillState(dataDir: string): SkillState {
-  const path = skillStateFile(dataDir);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`);
-  }
-  try {
-    return JSON.parse(text) as SkillState;
-  } catch {
-    throw new Error(`${path} is not valid JSON: fix or delete it (porchlight skill setup then logs in again and finds nothing it made)`);
-  }
+  return (readPrivateJson(skillStateFile(dataDir), 'fix or delete it (porchlight skill setup then logs in again and finds nothing it made)') ?? {}) as SkillState;
 }
 
 export function writeSkillState(dataDir: string, state: SkillState): void {
-  const path = skillStateFile(dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(temporary, 0o600);
-  renameSync(temporary, path);
+  writePrivateJson(skillStateFile(dataDir), state);
 }

@@ -25,9 +25,12 @@ import { until } from '../helpers/until.ts';
 import { startFakeAlexaCloud, type FakeReply } from '../fixtures/fake-alexa-cloud.ts';
 
 const CAMERAS = 20;
-const TIMING = { retryBaseMs: 50, retryMaxMs: 400, requestTimeoutMs: 300 };
+// The request timeout leaves room for the bridge's event loop to be busy: each press spawns its
+// doorbell's ffmpeg (10–70 ms of synchronous fork on some machines), and an answer that arrived
+// while 20 of them started must not be taken for a timeout (that made an unscripted duplicate).
+const TIMING = { retryBaseMs: 50, retryMaxMs: 400, requestTimeoutMs: 1500 };
 /** Longer than the request timeout: the bridge aborts, then the fake answers (or accepts) anyway. */
-const SLOW = 700;
+const SLOW = 2000;
 
 const hang: FakeReply = { status: 202, hang: true };
 const reset: FakeReply = { status: 202, reset: true };
@@ -55,6 +58,8 @@ const SCRIPT = [...BEFORE_RESTART, ...AFTER_RESTART];
 const name = (e: any): string => e.event.header.name;
 const messageId = (e: any): string => e.event.header.messageId;
 
+const DEBOUNCE_SEC = 6;
+
 test('a doorbell burst through 429/5xx/timeouts/resets and a bridge restart: every queued press delivered, none lost', async (t) => {
   const cloud = await startFakeAlexaCloud();
   const dir = mkdtempSync(join(tmpdir(), 'porchlight-burst-'));
@@ -67,7 +72,10 @@ test('a doorbell burst through 429/5xx/timeouts/resets and a bridge restart: eve
   const ids = Array.from({ length: CAMERAS }, (_, i) => `door-${String(i + 1).padStart(2, '0')}`);
   const config = {
     healthIntervalSec: 3600,
-    doorbellDebounceSec: 1,
+    // Wide enough that the burst's second presses fold even where each press takes ~70 ms to
+    // answer (every press starts its doorbell's ffmpeg to warm the stream; spawning from a large
+    // process is slow on some machines: 25 presses took 3 s on one).
+    doorbellDebounceSec: DEBOUNCE_SEC,
     alexa: { clientId: 'test-client-id', clientSecret: 'test-client-secret', lwaTokenUrl: cloud.lwaTokenUrl, eventGatewayUrl: cloud.eventGatewayUrl },
     cameras: ids.map((id, i) => ({ id, name: `Door ${i + 1}`, kind: 'doorbell', url: `file:${DEMO_CLIP}` })),
   };
@@ -115,7 +123,7 @@ test('a doorbell burst through 429/5xx/timeouts/resets and a bridge restart: eve
 
   // Burst 2 on the restarted bridge, past the debounce window so every press counts.
   bridge = await start();
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstAt + 1100 - Date.now())));
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstAt + DEBOUNCE_SEC * 1000 + 100 - Date.now())));
   await Promise.all(ids.map((id) => ring(bridge, id)));
   const totalQueued = [...queued.values()].reduce((a, b) => a + b, 0);
   assert.equal(totalQueued, 2 * CAMERAS);
