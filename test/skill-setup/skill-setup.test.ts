@@ -255,6 +255,19 @@ describe('porchlight skill setup', () => {
     aws.deny.clear();
   });
 
+  test('a role just made is not yet assumable by Lambda: CreateFunction is retried until it is', async () => {
+    aws.rolePropagationMs = 600;
+    try {
+      const before = lines.length;
+      await skillSetup(options({ dataDir: freshDir(), functionName: 'porchlight-new-role', sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 100))) }));
+      assert.ok(aws.functions.has('porchlight-new-role'));
+      assert.ok(lines.slice(before).some((l) => /the new role is not usable by Lambda yet/.test(l)));
+      assert.ok(aws.calls.filter((c) => c === 'lambda:CreateFunction').length >= 2);
+    } finally {
+      aws.rolePropagationMs = 0;
+    }
+  });
+
   test('the relay by default: IoT certificates made, the function gets RELAY_*, the bridge\'s relay goes to secrets.json; remove deletes only what setup made', async () => {
     const dir = freshDir();
     const result = await skillSetup(options({ dataDir: dir, functionName: 'porchlight-relay', bridgeUrl: undefined, allowInsecureBridge: false }));
