@@ -7,7 +7,7 @@
  * updates the Lambda only when its environment would change.
  */
 import 'reflect-metadata'; // @peculiar/x509 needs it; only this command loads the module
-import { webcrypto } from 'node:crypto';
+import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -21,6 +21,7 @@ import {
 } from './relay-setup-plan.ts';
 import { bridgeClientId } from '../relay/topics.ts';
 import { awsCall, AwsSetupError, explainAwsError, isAwsNotFound } from '../util/aws-errors.ts';
+import { isHostName, printable } from '../util/printable.ts';
 
 export interface RelaySetupOptions {
   region: string;
@@ -75,6 +76,17 @@ async function keyAndCsr(commonName: string): Promise<{ keyPem: string; csrPem: 
   return { keyPem, csrPem: csr.toString('pem') };
 }
 
+/** Why a certificate IoT returned cannot be used with this key, or undefined. */
+function certificateProblem(certPem: string, keyPem: string): string | undefined {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certPem);
+  } catch {
+    return 'something that is not a PEM certificate';
+  }
+  return certificate.checkPrivateKey(createPrivateKey(keyPem)) ? undefined : 'a certificate for another key';
+}
+
 function writeSecret(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o600 });
   chmodSync(path, 0o600); // an existing file keeps its mode otherwise
@@ -82,6 +94,7 @@ function writeSecret(path: string, text: string): void {
 
 interface State {
   region?: string;
+  bridgeId?: string;
   certificates?: Partial<Record<Role, { certificateId: string; certificateArn: string }>>;
 }
 
@@ -103,11 +116,20 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
   try {
     const { endpointAddress } = await call('iot:DescribeEndpoint', () => iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })));
     if (!endpointAddress) throw new AwsSetupError('AWS_ERROR', 'iot:DescribeEndpoint returned no address');
+    // It goes into RELAY_URL and the printed relay: block: a host name and nothing else.
+    if (!isHostName(endpointAddress)) throw new AwsSetupError('AWS_ERROR', `iot:DescribeEndpoint returned "${printable(endpointAddress, 80)}", which is not a host name: nothing was written`);
     const files = (role: Role) => ({ cert: join(dir, `${role}.crt`), key: join(dir, `${role}.key`) });
     const certificates: Partial<Record<Role, { certificateArn: string; certPem: string; keyPem: string }>> = {};
+    // Certificates belong to one bridge id (their policies name its topics): another id gets its own.
+    const previousBridge = state.bridgeId ?? bridgeId;
+    const sameBridge = previousBridge === bridgeId;
+    if (!sameBridge) {
+      warnings.push(`the certificates made for bridge id ${previousBridge} stay in IoT with their policies: remove them in the IoT console if that bridge is gone`);
+      state.certificates = {};
+    }
     for (const role of ['bridge', 'skill'] as const) {
       const paths = files(role);
-      const known = state.region === region ? state.certificates?.[role] : undefined;
+      const known = sameBridge && state.region === region ? state.certificates?.[role] : undefined;
       if (known && existsSync(paths.cert) && existsSync(paths.key)) {
         const description = await iot.send(new DescribeCertificateCommand({ certificateId: known.certificateId })).catch((err: unknown) => {
           if (isNotFound(err)) return undefined; // deleted in the console: make a new one
@@ -122,9 +144,13 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
       const { keyPem, csrPem } = await keyAndCsr(role === 'bridge' ? bridgeClientId(bridgeId) : `porchlight-${bridgeId}-skill`);
       const made = await call('iot:CreateCertificateFromCsr', () => iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true })));
       if (!made.certificateArn || !made.certificateId || !made.certificatePem) throw new AwsSetupError('AWS_ERROR', 'iot:CreateCertificateFromCsr returned no certificate');
+      const problem = certificateProblem(made.certificatePem, keyPem);
+      if (problem) throw new AwsSetupError('AWS_ERROR', `iot:CreateCertificateFromCsr returned ${problem}: nothing was written`);
+      if (!/^[0-9a-f]{64}$/.test(made.certificateId)) throw new AwsSetupError('AWS_ERROR', 'iot:CreateCertificateFromCsr returned a malformed certificate id: nothing was written');
       writeSecret(paths.key, keyPem);
       writeSecret(paths.cert, made.certificatePem);
       state.region = region;
+      state.bridgeId = bridgeId;
       state.certificates = { ...state.certificates, [role]: { certificateId: made.certificateId, certificateArn: made.certificateArn } };
       writeSecret(statePath, `${JSON.stringify(state, null, 2)}\n`);
       certificates[role] = { certificateArn: made.certificateArn, certPem: made.certificatePem, keyPem };

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AwsSetupError, awsCall, isAwsNotFound, explainAwsError } from '../util/aws-errors.ts';
+import { printable } from '../util/printable.ts';
 import {
   ALEXA_SMART_HOME_PRINCIPAL, BASIC_EXECUTION_POLICY, codeSha256, FUNCTION_SETTINGS, LAMBDA_TRUST_POLICY, roleName, sameVariables, TRIGGER_STATEMENT_ID, triggerFor,
 } from './skill-plan.ts';
@@ -110,7 +111,7 @@ export class SkillAws {
       const made = await this.#createFunction(name, roleArn, zip, environment);
       this.#say(`✔ function ${name} created (Node.js 22, index.handler, 10 s)`);
       await this.#waitUntilReady(name);
-      return { arn: made.FunctionArn!, created: true, writes: 1 };
+      return { arn: checkedArn(made.FunctionArn), created: true, writes: 1 };
     }
     const current = found.Configuration;
     let writes = 0;
@@ -132,7 +133,7 @@ export class SkillAws {
     }
     if (writes > 0) await this.#waitUntilReady(name);
     else this.#say(`· function ${name} already up to date`);
-    return { arn: current.FunctionArn!, created: false, writes };
+    return { arn: checkedArn(current.FunctionArn), created: false, writes };
   }
 
   /** Lets Alexa Smart Home invoke the function for this skill (the "Alexa Smart Home" trigger). */
@@ -211,6 +212,14 @@ export class SkillAws {
       await this.#sleep(1_000);
     }
   }
+}
+
+/** The ARN goes into the manifest and onto the terminal: an ARN and nothing else. */
+function checkedArn(arn: string | undefined): string {
+  if (!arn || !/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$/.test(arn)) {
+    throw new AwsSetupError('AWS_ERROR', `Lambda returned a function ARN of an unexpected shape ("${printable(arn ?? '', 120)}")`);
+  }
+  return arn;
 }
 
 function checkedEnvironment(variables: Record<string, string>): Record<string, string> {

@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { amazonMessage, parseJson, requestId, retryAfterMs, retryWaitMs, type Backoff } from '../cloud/amazon-api.ts';
 import { CodedError } from '../util/coded-error.ts';
+import { printable } from '../util/printable.ts';
 import type { LwaSession } from './lwa-login.ts';
 import type { AccountLinkingRequest, SkillManifest } from './skill-plan.ts';
 
@@ -54,14 +55,14 @@ export class SmapiClient {
     const vendors = (body as { vendors?: Array<{ id?: string; roles?: string[] }> } | undefined)?.vendors ?? [];
     const vendor = vendors.find((v) => v.id && (!v.roles || v.roles.some((r) => /ADMIN|DEVELOPER/.test(r)))) ?? vendors.find((v) => v.id);
     if (!vendor?.id) throw new SmapiError('REFUSED', 'SMAPI lists no vendor for this Amazon account: sign in to developer.amazon.com once to create the developer account, then run again');
-    return vendor.id;
+    return checked('vendor id', vendor.id, VENDOR_ID);
   }
 
   async createSkill(vendorId: string, manifest: SkillManifest): Promise<string> {
     const { body } = await this.#call('POST', '/v1/skills', { vendorId, manifest });
     const skillId = (body as { skillId?: string } | undefined)?.skillId;
     if (!skillId) throw new SmapiError('REFUSED', 'SMAPI created the skill but named no skillId');
-    return skillId;
+    return checked('skill id', skillId, SKILL_ID);
   }
 
   /** The development manifest with its ETag, or undefined when the skill does not exist. */
@@ -79,7 +80,7 @@ export class SmapiClient {
     const answer = await this.#call('GET', `${skillPath(skillId)}/status?resource=manifest`, undefined, { allow404: true });
     if (answer.status === 404) return undefined;
     const last = (answer.body as { manifest?: { lastUpdateRequest?: { status?: string; errors?: Array<{ message?: string }> } } } | undefined)?.manifest?.lastUpdateRequest;
-    return { status: last?.status ?? 'UNKNOWN', errors: (last?.errors ?? []).map((e) => e.message ?? JSON.stringify(e)) };
+    return { status: printable(last?.status ?? 'UNKNOWN', 40), errors: (last?.errors ?? []).map((e) => printable(e.message ?? JSON.stringify(e))) };
   }
 
   /** Polls the manifest's status until SUCCEEDED; FAILED is an error listing Amazon's violations. */
@@ -151,7 +152,8 @@ export class SmapiClient {
       const parsed = parseJson(text);
       if (response.ok) return { status: response.status, body: parsed, ...(response.headers.get('etag') && { eTag: response.headers.get('etag')! }) };
       if (response.status === 404 && options.allow404) return { status: 404, body: parsed };
-      const said = `HTTP ${response.status}${amazonMessage(parsed, text) ? `: ${amazonMessage(parsed, text)}` : ''}${requestId(response)}`;
+      const message = amazonMessage(parsed, text);
+      const said = `HTTP ${response.status}${message ? `: ${printable(message)}` : ''}${printable(requestId(response), 120)}`;
       if (response.status === 401 && !refreshed) {
         refreshed = true;
         await this.#options.session.refresh();
@@ -167,6 +169,15 @@ export class SmapiClient {
       throw new SmapiError(code, `SMAPI refused ${method} ${path.split('?')[0]} (${said})`, response.status);
     }
   }
+}
+
+// What SMAPI names is printed and stored: it must look like what it is.
+const VENDOR_ID = /^[A-Z0-9]{1,64}$/;
+const SKILL_ID = /^amzn1\.ask\.skill\.[A-Za-z0-9-]{1,128}$/;
+
+function checked(what: string, value: string, shape: RegExp): string {
+  if (!shape.test(value)) throw new SmapiError('REFUSED', `SMAPI returned a ${what} of an unexpected shape ("${printable(value, 80)}")`);
+  return value;
 }
 
 function skillPath(skillId: string): string {

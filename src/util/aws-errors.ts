@@ -3,6 +3,7 @@
  * a denied action names the permission; missing credentials name the standard ways to give them.
  */
 import { CodedError } from './coded-error.ts';
+import { printable } from './printable.ts';
 
 export type AwsSetupErrorCode = 'ACCESS_DENIED' | 'NO_CREDENTIALS' | 'AWS_ERROR' | 'ENV_TOO_LARGE' | 'TIMEOUT';
 
@@ -25,7 +26,8 @@ export function explainAwsError(err: unknown, action: string, where: string): Aw
   if (/CredentialsProviderError|Could not load credentials/i.test(`${name} ${e.message}`)) {
     return new AwsSetupError('NO_CREDENTIALS', 'no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the SDK\'s standard credential chain)');
   }
-  return new AwsSetupError('AWS_ERROR', `${action} failed: ${name ? `${name}: ` : ''}${e.message}`);
+  // AWS's words are not ours: no terminal escapes, no fake lines, nothing PEM-shaped.
+  return new AwsSetupError('AWS_ERROR', `${action} failed: ${name ? `${printable(name, 100)}: ` : ''}${printable(String(e.message ?? ''))}`);
 }
 
 /** Runs one AWS call; a failure becomes an AwsSetupError naming `action`. */

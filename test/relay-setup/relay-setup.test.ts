@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,42 @@ describe('porchlight relay setup', () => {
     assert.match(stdout, /^RELAY_URL="mqtts:\/\/abc123fake-ats/m);
     assert.match(stdout, /^RELAY_KEY="-----BEGIN PRIVATE KEY-----/m, 'printed for the user to paste, as --help says');
     assert.ok(aws.policies.has('porchlight-cli-bridge'));
+  });
+
+  test('a hostile AWS: an endpoint with newlines, a junk or foreign certificate, error text with escapes and a key are refused or cleaned, nothing written', async () => {
+    // Before: the endpoint's newlines put `ca: /etc/passwd` and `server: publicPort: 443` into the printed relay: block and RELAY_URL.
+    const dataDir = join(dir, 'data-hostile');
+    aws.hostile.endpointAddress = 'abc.iot.us-east-1.amazonaws.com:8883\n  ca: /etc/passwd\nserver:\n  publicPort: 443\n#';
+    await assert.rejects(relaySetup(options({ dataDir })), /not a host name: nothing was written/);
+    aws.hostile = {};
+    // Before: a junk certificatePem was written and the run exited 0.
+    const certificatesBefore = aws.certificates.size;
+    aws.hostile.certificatePem = 'not a certificate';
+    await assert.rejects(relaySetup(options({ dataDir })), /not a PEM certificate: nothing was written/);
+    aws.hostile.certificatePem = aws.caCert;
+    await assert.rejects(relaySetup(options({ dataDir })), /a certificate for another key: nothing was written/);
+    assert.equal(existsSync(join(dataDir, 'relay', 'bridge.crt')), false);
+    assert.equal(existsSync(join(dataDir, 'relay', 'bridge.key')), false);
+    assert.ok(aws.certificates.size > certificatesBefore);
+    aws.hostile = {};
+    // Before: AWS's error text was printed raw: terminal escapes, and RELAY_KEY when an error echoed the variables.
+    aws.hostile.errorMessage = 'bad \u001b[31mred\u001b[0m\r\nfake line RELAY_KEY=-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----';
+    await assert.rejects(relaySetup(options({ dataDir })), (err: Error) => {
+      assert.doesNotMatch(err.message, /[\u0000-\u001f]|PRIVATE KEY|MIGHAgEA/);
+      assert.match(err.message, /bad red fake line RELAY_KEY=\[PEM removed\]/);
+      return true;
+    });
+    aws.hostile = {};
+  });
+
+  test('a new --bridge-id gets its own certificates (before: it reused the old ones), and the old ones are pointed out', async () => {
+    const dataDir = join(dir, 'data-ids');
+    await relaySetup(options({ dataDir, bridgeId: 'first' }));
+    const firstCert = readFileSync(join(dataDir, 'relay', 'bridge.crt'), 'utf8');
+    const result = await relaySetup(options({ dataDir, bridgeId: 'second' }));
+    assert.notEqual(readFileSync(join(dataDir, 'relay', 'bridge.crt'), 'utf8'), firstCert);
+    assert.equal(result.created.filter((c) => /^(bridge|skill) certificate /.test(c)).length, 2);
+    assert.equal(result.warnings.filter((w) => /bridge id first stay in IoT/.test(w)).length, 1);
   });
 
   test('an environment over AWS\'s 4 KB is refused before the Lambda is touched', async () => {

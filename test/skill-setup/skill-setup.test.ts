@@ -221,10 +221,11 @@ describe('porchlight skill setup', () => {
     await skillSetup(options({ sleep: async (ms) => void waits.push(ms) }));
     assert.ok(waits.filter((ms) => ms >= 2000).length >= 2, `waits ${waits}`);
 
-    amazon.failNextManifest([{ message: 'The skill name is not valid.' }, { message: 'Example phrase 1 is not valid.' }]);
+    // Amazon's words are printed cleaned: no terminal escapes, no line of their own making.
+    amazon.failNextManifest([{ message: 'The skill name\u001b[2J is not valid.' }, { message: 'Example phrase 1 is not valid.\r\n✔ fake success line' }]);
     const dir = freshDir();
     await assert.rejects(skillSetup(options({ dataDir: dir, functionName: 'porchlight-failed' })), (err: Error) =>
-      /Amazon refused the skill manifest:\n {2}- The skill name is not valid\.\n {2}- Example phrase 1 is not valid\./.test(err.message));
+      /Amazon refused the skill manifest:\n {2}- The skill name is not valid\.\n {2}- Example phrase 1 is not valid\. ✔ fake success line$/.test(err.message));
   });
 
   test('login: a pasted address works; denied and a wrong state are refused by name', async () => {
