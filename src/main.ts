@@ -85,6 +85,18 @@ async function serve(configPath: string | undefined): Promise<number> {
   } catch (err) {
     return reportStartupError(err);
   }
+  // Last resort, not a fix: a dependency's callbacks are contained where they run (patches/), but
+  // an exception that still escapes leaves the process in an unknown state. It is logged with its
+  // stack as a fatal line (not lost on stderr), and the process exits 1 so Docker's restart
+  // policy starts a clean one: no silent death, no limping on.
+  process.once('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception: exiting so the supervisor restarts porchlight');
+    process.exit(1);
+  });
+  process.once('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'unhandled promise rejection: exiting so the supervisor restarts porchlight');
+    process.exit(1);
+  });
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
