@@ -5,6 +5,7 @@ import type { AccountLinking, Connectivity, Detection } from '../alexa/ports.ts'
 import type { Config } from '../config/schema.ts';
 import { AlexaActivityLog, type AlexaActivity, type DirectiveTransport } from './alexa-activity.ts';
 import { EVENT_GATEWAYS } from './event-gateway.ts';
+import { MotionPacer } from './motion-pacer.ts';
 import { LwaTokens } from './lwa.ts';
 import { EventOutbox, type OutboxOptions, type OutboxStatus } from './outbox.ts';
 import type { SignatureLedger } from '../http/signature.ts';
@@ -45,6 +46,7 @@ export class AlexaCloud implements AccountLinking {
   readonly #options: AlexaCloudOptions;
   readonly #lastPress = new Map<string, number>();
   readonly #activity: AlexaActivityLog;
+  readonly #motion: MotionPacer;
   #closed = false;
 
   constructor(options: AlexaCloudOptions) {
@@ -65,6 +67,11 @@ export class AlexaCloud implements AccountLinking {
       ...options.delivery,
     });
     this.#activity = new AlexaActivityLog(this.#store);
+    this.#motion = new MotionPacer({
+      send: (endpointId, value, timeOfSample) => {
+        if (!this.#closed) this.#outbox.enqueue(motionChangeReport(randomUUID(), endpointId, value, timeOfSample), value === 'DETECTED' ? { ttlMs: MOMENTARY_TTL_MS } : {});
+      },
+    });
     this.#outbox.on('delivered', (_messageId, name) => this.#activity.eventAccepted(name));
   }
 
@@ -110,7 +117,8 @@ export class AlexaCloud implements AccountLinking {
    */
   reportMotion(endpointId: string, value: Detection, timeOfSample: Date): 'queued' | 'not-configured' {
     if (!this.#tokens.configured || this.#closed) return 'not-configured';
-    this.#outbox.enqueue(motionChangeReport(randomUUID(), endpointId, value, timeOfSample), value === 'DETECTED' ? { ttlMs: MOMENTARY_TTL_MS } : {});
+    // At most one transition per camera per second; the last state wins.
+    this.#motion.report(endpointId, value, timeOfSample);
     return 'queued';
   }
 
@@ -140,6 +148,7 @@ export class AlexaCloud implements AccountLinking {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#motion.close();
     await this.#outbox.close();
     this.#store.close();
   }

@@ -78,6 +78,8 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
   readonly #closing = new AbortController();
   #delivered = 0;
   #dropped = 0;
+  /** Motion reports evicted by a full outbox (logged once when it starts). */
+  #droppedMotion = 0;
   #failing = false;
   #lastError: string | undefined;
 
@@ -113,12 +115,7 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
       if (options.coalesceKey) db.prepare('DELETE FROM outbox WHERE coalesce_key = ?').run(options.coalesceKey);
       db.prepare('INSERT INTO outbox (message_id, name, coalesce_key, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(messageId, name, options.coalesceKey ?? null, JSON.stringify(event), now, options.ttlMs === undefined ? null : now + options.ttlMs);
-      const overflow = db.prepare('SELECT id, name FROM outbox ORDER BY id DESC LIMIT -1 OFFSET ?').all(this.#options.maxEntries ?? 1000) as Array<{ id: number; name: string }>;
-      for (const row of overflow) {
-        db.prepare('DELETE FROM outbox WHERE id = ?').run(row.id);
-        this.#dropped += 1;
-        this.#log.warn({ event: row.name }, 'event outbox full: dropped the oldest event');
-      }
+      this.#evictOverflow();
       db.exec('COMMIT');
     } catch (err) {
       db.exec('ROLLBACK');
@@ -126,6 +123,36 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
     }
     this.#log.debug({ messageId, event: name }, 'event queued');
     this.#kick();
+  }
+
+  /**
+   * Over capacity, what goes first is what matters least: motion ChangeReports, oldest first (a
+   * flood of 1 500 motion lines once pushed a queued DoorbellPress out); then any other event but a
+   * press or a health report. Presses and health reports are never evicted: they are few (debounced,
+   * one per camera), and they expire or are replaced on their own.
+   */
+  #evictOverflow(): void {
+    const { db } = this.#options.store;
+    const max = this.#options.maxEntries ?? 1000;
+    const { count } = db.prepare('SELECT COUNT(*) AS count FROM outbox').get() as { count: number };
+    let excess = count - max;
+    if (excess <= 0) return;
+    const victims = [
+      ...db.prepare(`SELECT id, name FROM outbox WHERE body LIKE '%"namespace":"Alexa.MotionSensor"%' ORDER BY id ASC LIMIT ?`).all(excess),
+      ...db.prepare(`SELECT id, name FROM outbox WHERE name <> 'DoorbellPress' AND (coalesce_key IS NULL OR coalesce_key NOT LIKE 'health:%')
+        AND body NOT LIKE '%"namespace":"Alexa.MotionSensor"%' ORDER BY id ASC LIMIT ?`).all(excess),
+    ] as Array<{ id: number; name: string }>;
+    let motion = 0;
+    for (const row of victims) {
+      if (excess <= 0) break;
+      db.prepare('DELETE FROM outbox WHERE id = ?').run(row.id);
+      this.#dropped += 1;
+      excess -= 1;
+      if (row.name === 'ChangeReport') motion += 1;
+      else this.#log.warn({ event: row.name }, 'event outbox full: dropped the oldest event');
+    }
+    this.#droppedMotion += motion;
+    if (motion > 0 && this.#droppedMotion === motion) this.#log.warn({ dropped: motion }, 'event outbox full: dropping the oldest motion reports (presses and health are kept)');
   }
 
   /** Starts delivering (what a previous run left, too). */

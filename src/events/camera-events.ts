@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { SampledLog } from '../util/sampled-log.ts';
 import { OncePerCause } from './backoff.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 
@@ -39,6 +40,8 @@ export type ReportOutcome = 'press' | 'motion-changed' | 'motion-unchanged' | 'i
 /** Even a source that says "off" is presumed to have lost it after this long without a fresh "on". */
 export const MOTION_MAX_MS = 10 * 60_000;
 const RECENT_PER_CAMERA = 20;
+/** One "camera motion" line per camera per this long (with how many it stood for). */
+const MOTION_LOG_INTERVAL_MS = 10_000;
 
 interface SourceMotion {
   on: boolean;
@@ -67,11 +70,13 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
   readonly #options: CameraEventsOptions;
   readonly #now: () => Date;
   readonly #misfits = new OncePerCause();
+  readonly #motionLog: SampledLog;
   #closed = false;
 
   constructor(options: CameraEventsOptions) {
     super();
     this.#options = options;
+    this.#motionLog = new SampledLog(options.log, MOTION_LOG_INTERVAL_MS);
     this.#now = options.now ?? (() => new Date());
     for (const camera of options.cameras) {
       this.#cameras.set(camera.id, {
@@ -179,7 +184,8 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
     const value: Detection = [...camera.sources.values()].some((source) => source.on) ? 'DETECTED' : 'NOT_DETECTED';
     if (value === camera.reading.value || this.#closed) return false;
     camera.reading = { value, timeOfSample: this.#now() };
-    this.#options.log.info({ cameraId, motion: value }, 'camera motion');
+    // Sampled: a flood of ON/OFF lines wrote 158 k log lines in 16 s.
+    this.#motionLog.info(cameraId, { cameraId, motion: value }, 'camera motion');
     this.emit('motion', cameraId, { ...camera.reading });
     return true;
   }

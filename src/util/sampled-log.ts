@@ -21,6 +21,15 @@ export class SampledLog {
 
   /** Logs at warn now, or counts the occurrence to report with the next line for this key. */
   warn(key: string, fields: Record<string, unknown>, message: string): void {
+    this.#write('warn', key, fields, message);
+  }
+
+  /** The same at info: routine events that a flood could repeat thousands of times. */
+  info(key: string, fields: Record<string, unknown>, message: string): void {
+    this.#write('info', key, fields, message);
+  }
+
+  #write(level: 'warn' | 'info', key: string, fields: Record<string, unknown>, message: string): void {
     const now = this.#now();
     const entry = this.#keys.get(key);
     if (entry && now - entry.loggedAt < this.#intervalMs) {
@@ -30,6 +39,6 @@ export class SampledLog {
     if (!entry && this.#keys.size >= this.#maxKeys) this.#keys.clear();
     const suppressed = entry?.suppressed ?? 0;
     this.#keys.set(key, { loggedAt: now, suppressed: 0 });
-    this.#log.warn({ ...fields, ...(suppressed > 0 && { sinceLastLine: suppressed + 1 }) }, message);
+    this.#log[level]({ ...fields, ...(suppressed > 0 && { sinceLastLine: suppressed + 1 }) }, message);
   }
 }

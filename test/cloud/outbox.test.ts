@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { doorbellPress, healthChangeReport } from '../../src/alexa/events.ts';
+import { doorbellPress, healthChangeReport, motionChangeReport } from '../../src/alexa/events.ts';
 import { LwaTokens } from '../../src/cloud/lwa.ts';
 import { EventOutbox, retryDelayMs } from '../../src/cloud/outbox.ts';
 import { CloudStore } from '../../src/cloud/store.ts';
@@ -210,20 +210,29 @@ describe('EventOutbox', () => {
     await shutdown(second);
   });
 
-  test('bounded: beyond maxEntries the oldest are dropped and counted; expired events are dropped', async () => {
+  test('bounded: beyond maxEntries motion goes first, then the oldest others; a press is never evicted (a 1 500-line motion flood once pushed one out); expired events are dropped', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'porchlight-outbox-'));
     dirs.push(dataDir);
     const store = CloudStore.open(dataDir);
     const tokens = new LwaTokens({ store, clientId: 'test-client-id', clientSecret: 'test-client-secret', tokenUrl: cloud.lwaTokenUrl, log });
     const outbox = new EventOutbox({ store, tokens, gatewayUrl: cloud.eventGatewayUrl, log, maxEntries: 3 });
-    outbox.enqueue(doorbellPress(randomUUID(), 'door', new Date()), { ttlMs: 0 });
-    for (const id of ['a', 'b', 'c', 'd', 'e']) outbox.enqueue(change(id, 'OK'));
-    assert.deepEqual([outbox.status().queued, outbox.status().dropped], [3, 3]);
+    const motion = (id: string, value: 'DETECTED' | 'NOT_DETECTED') => motionChangeReport(randomUUID(), id, value, new Date());
+    outbox.enqueue(doorbellPress(randomUUID(), 'door', new Date()), { ttlMs: 60_000 });
+    for (let i = 0; i < 200; i++) outbox.enqueue(motion('yard', i % 2 ? 'NOT_DETECTED' : 'DETECTED'));
+    outbox.enqueue(change('a', 'OK'));
+    outbox.enqueue(change('b', 'OK'));
+    outbox.enqueue(change('c', 'OK'));
+    // Kept: the press and two others; the 200 motion reports went before anything else did.
+    assert.deepEqual([outbox.status().queued, outbox.status().dropped], [3, 201]);
+    // A press is kept even over capacity (the oldest other goes); one that is too late expires.
+    outbox.enqueue(doorbellPress(randomUUID(), 'porch', new Date()), { ttlMs: 0 });
+    assert.deepEqual([outbox.status().queued, outbox.status().dropped], [3, 202]);
     await tokens.exchange('good-h');
     outbox.start();
-    const events = (await cloud.waitForEvents(3, 5000)) as any[];
-    assert.deepEqual(events.map((e) => e.event.endpoint.endpointId), ['c', 'd', 'e']);
-    assert.equal(outbox.status().dropped, 3, 'two evicted, one expired');
+    const events = (await cloud.waitForEvents(2, 5000)) as any[];
+    await until('the expired press dropped', () => outbox.status().queued === 0, 5000);
+    assert.deepEqual(events.map((e) => `${e.event.header.name} ${e.event.endpoint.endpointId}`), ['DoorbellPress door', 'ChangeReport c']);
+    assert.equal(outbox.status().dropped, 203, 'one more expired');
     await outbox.close();
     store.close();
   });
