@@ -105,6 +105,10 @@ export class RelayClient extends EventEmitter<RelayEvents> {
       key,
       ...(ca && { ca }),
       clean: true,
+      // MQTT 5: the broker must not send us anything larger (mosquitto drops it), so an oversized
+      // publish never reaches memory here (a 250 MB one once took the bridge to 675 MB before the
+      // 64 KiB check could refuse it).
+      properties: { maximumPacketSize: MAX_DIRECTIVE_BYTES + 6 * 1024 },
       // Reconnection is ours, with backoff: mqtt.js retries at a fixed period.
       reconnectPeriod: 0,
       connectTimeout: 10_000,

@@ -174,6 +174,16 @@ describe('relay: the bridge answers directives that come through an MQTT 5 broke
     assert.equal(status, 401);
   });
 
+  test('a 1 MB publish to the directive topic never reaches the bridge (before: held whole in memory, then refused as too large)', async () => {
+    const refusedBefore = bridge.app.relay!.status().refused;
+    await intruder.client.publishAsync(DIRECTIVES, Buffer.alloc(1024 * 1024, 'x'), { qos: 1, properties: { responseTopic: REPLIES, correlationData: Buffer.from('big') } });
+    const after = await skill.ask(directive('Alexa', 'ReportState', { endpointId: 'door' }));
+    assert.ok(after.reply, 'the relay still answers');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(bridge.app.relay!.status().refused, refusedBefore, 'the broker dropped it: nothing to refuse');
+    assert.equal(bridge.app.relay!.status().state, 'connected');
+  });
+
   test('the broker restarts: the bridge reconnects and answers within 10 s of it being back', async () => {
     await broker.stop();
     await until('the relay saw the broker go', () => bridge.app.relay!.status().state !== 'connected', 5000);
