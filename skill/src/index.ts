@@ -106,7 +106,8 @@ function relayFromEnv(env: NodeJS.ProcessEnv): RelayTransportOptions | undefined
 /** How a signed directive reaches the bridge: POST /alexa, or the relay's broker. */
 interface Transport {
   /** `sign` is called for each attempt: a retry is signed afresh. */
-  post(body: string, sign: () => Record<string, string>, deadlineMs: number): Promise<BridgeReply>;
+  /** `genuine` (the relay) waits past replies the bridge did not sign. */
+  post(body: string, sign: () => Record<string, string>, deadlineMs: number, genuine?: (reply: BridgeReply) => boolean): Promise<BridgeReply>;
   stats(): ProxyStats;
   close(): Promise<void>;
 }
@@ -163,7 +164,8 @@ export function createProxy(options: ProxyOptions): Proxy {
       };
       let reply: BridgeReply;
       try {
-        reply = await transport.post(body, sign, handleOptions.deadlineMs ?? deadlineMs);
+        reply = await transport.post(body, sign, handleOptions.deadlineMs ?? deadlineMs,
+          (candidate) => replySignedByBridge(options.proxySecret, mac, candidate.body, candidate.replySignature));
       } catch (err) {
         const error = err as Error & { code?: string };
         if (error instanceof ReplyTooLargeError) {

@@ -28,7 +28,12 @@ const MAX_IDLE_MS = 50_000;
 const PUBACK_MS = 1500;
 
 export interface RelayTransport {
-  post(body: string, sign: () => Record<string, string>, deadlineMs: number): Promise<BridgeReply>;
+  /**
+   * `genuine` tells the bridge's reply from anyone else's on the broker: a reply that fails it is
+   * ignored and the wait goes on (before: the first reply with the correlationData won, so a third
+   * client on a broker without ACLs turned 6 of 10 directives into INTERNAL_ERROR).
+   */
+  post(body: string, sign: () => Record<string, string>, deadlineMs: number, genuine?: (reply: BridgeReply) => boolean): Promise<BridgeReply>;
   stats(): { connectionsOpened: number; protocol: 'mqtt' | undefined };
   close(): Promise<void>;
 }
@@ -55,7 +60,7 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
   const clientId = `porchlight-${options.bridgeId}-skill-${randomBytes(6).toString('hex')}`;
   const replyTopic = `porchlight/${options.bridgeId}/replies/${clientId}`;
   const directivesTopic = `porchlight/${options.bridgeId}/directives`;
-  const waiting = new Map<string, (reply: BridgeReply | ReplyTooLargeError) => void>();
+  const waiting = new Map<string, { resolve: (reply: BridgeReply | ReplyTooLargeError) => void; genuine?: (reply: BridgeReply) => boolean }>();
   let connection: Connection | undefined;
   let connectionsOpened = 0;
   let lastUsed = 0;
@@ -81,10 +86,15 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
     client.on('message', (_topic, payload, packet) => {
       const id = packet.properties?.correlationData?.toString('hex');
       const signature = packet.properties?.userProperties?.[REPLY_SIGNATURE_HEADER];
-      const resolve = id ? waiting.get(id) : undefined;
-      if (!resolve) return;
-      if (payload.length > MAX_REPLY_BYTES) return resolve(new ReplyTooLargeError());
-      resolve({ status: 200, body: payload.toString('utf8'), ...(signature && { replySignature: Array.isArray(signature) ? signature[0] : signature }) });
+      const wait = id ? waiting.get(id) : undefined;
+      if (!wait) return;
+      if (payload.length > MAX_REPLY_BYTES) {
+        if (!wait.genuine) wait.resolve(new ReplyTooLargeError());
+        return;
+      }
+      const reply: BridgeReply = { status: 200, body: payload.toString('utf8'), ...(signature && { replySignature: Array.isArray(signature) ? signature[0] : signature }) };
+      if (wait.genuine && !wait.genuine(reply)) return;
+      wait.resolve(reply);
     });
     // Errors surface through `ready` or a missing PUBACK; an unhandled 'error' would crash the Lambda.
     client.on('error', () => {});
@@ -121,11 +131,11 @@ export function createRelayTransport(options: RelayTransportOptions): RelayTrans
       connection = undefined;
       await old?.client.endAsync(true).catch(() => {});
     },
-    async post(body, sign, deadlineMs) {
+    async post(body, sign, deadlineMs, genuine) {
       const deadline = Date.now() + deadlineMs;
       const left = () => deadline - Date.now();
       const id = randomBytes(16).toString('hex');
-      const reply = new Promise<BridgeReply | ReplyTooLargeError>((resolve) => waiting.set(id, resolve));
+      const reply = new Promise<BridgeReply | ReplyTooLargeError>((resolve) => waiting.set(id, { resolve, ...(genuine && { genuine }) }));
       try {
         for (let attempt = 1; ; attempt += 1) {
           const current = usable();

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import mqtt from 'mqtt';
 import { buildSkill } from '../../skill/build.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { startBridge, PROXY_SECRET, type TestBridge } from '../helpers/bridge.ts';
@@ -36,7 +37,7 @@ describe('relay: the bundled skill Lambda reaches the bridge through the broker'
   const originalLog = console.log;
 
   before(async () => {
-    pki = await makePki(dir, [`porchlight-${BRIDGE_ID}-bridge`, 'skill']);
+    pki = await makePki(dir, [`porchlight-${BRIDGE_ID}-bridge`, 'skill', 'intruder']);
     broker = await startMosquitto({ tls: { cafile: pki.ca.cert, certfile: pki.server.cert, keyfile: pki.server.key } });
     const bridgeCert = pki.clients[`porchlight-${BRIDGE_ID}-bridge`]!;
     bridge = await startBridge({
@@ -75,6 +76,31 @@ describe('relay: the bundled skill Lambda reaches the bridge through the broker'
       assert.deepEqual(comparable(reply), comparable(direct));
     }
     assert.equal(bridge.app.relay!.status().served, 2);
+  });
+
+  test('a third client on a broker without ACLs answers every directive first: the Lambda waits for the bridge\'s signed reply (before: 6 of 10 were INTERNAL_ERROR)', async () => {
+    const intruder = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 5, clientId: 'intruder', cert: readFileSync(pki.clients.intruder!.cert), key: readFileSync(pki.clients.intruder!.key), ca: readFileSync(pki.ca.cert),
+    });
+    let answered = 0;
+    intruder.on('message', (_topic, _payload, packet) => {
+      const { responseTopic, correlationData } = packet.properties ?? {};
+      if (!responseTopic || !correlationData) return;
+      answered += 1;
+      intruder.publish(responseTopic, '{"event":{"header":{"name":"ErrorResponse"},"payload":{"type":"INTERNAL_ERROR"}}}', {
+        properties: { correlationData, userProperties: { 'x-porchlight-reply-signature': 'v1=00' } },
+      });
+    });
+    await intruder.subscribeAsync(`porchlight/${BRIDGE_ID}/directives`, { qos: 1 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const reply: any = await skill.handler(directive('Alexa', 'ReportState', { endpointId: 'door' }));
+        assert.equal(reply.event.header.name, 'StateReport', JSON.stringify(reply.event.payload));
+      }
+      assert.equal(answered, 10, 'the intruder saw and answered every directive');
+    } finally {
+      await intruder.endAsync(true);
+    }
   });
 
   test('the broker restarts while the Lambda is idle: the next invocation is answered', async () => {
