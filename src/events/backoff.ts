@@ -43,11 +43,15 @@ export class OncePerCause {
 }
 
 /** Retries one connection with backoff: schedule() after each failure, reset() once it works, cancel() on close. */
+/** A connection this long up and subscribed is one that works. */
+export const STABLE_MS = 60_000;
+
 export class RetryTimer {
   readonly #initialMs: number;
   readonly #maxMs: number;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
 
   constructor(initialMs = RETRY_INITIAL_MS, maxMs = RETRY_MAX_MS) {
     this.#initialMs = initialMs;
@@ -57,6 +61,8 @@ export class RetryTimer {
   /** Runs `retry` after the next delay (1 s, 2 s, 4 s … up to the maximum), replacing a pending one. */
   schedule(retry: () => void): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
     this.#attempt += 1;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -68,8 +74,25 @@ export class RetryTimer {
     this.#attempt = 0;
   }
 
+  /**
+   * The connection works: the backoff starts over once it has stayed up `stableMs` (then
+   * `onStable` runs), not at once — a broker that accepts and then closes got 34 reconnects in
+   * 35 s, and two bridges on one client id knocked each other off every second, for ever.
+   */
+  connected(onStable?: () => void, stableMs = STABLE_MS): void {
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = undefined;
+      this.#attempt = 0;
+      onStable?.();
+    }, stableMs);
+    this.#stableTimer.unref?.();
+  }
+
   cancel(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
   }
 }

@@ -142,9 +142,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   }
 
   #onConnect(): void {
-    this.#retry.reset();
     this.#lastError = undefined;
-    this.#outage.clear();
     this.#setState('connected');
     this.#log.info({ url: redactSecrets(this.#options.url), topics: this.#filters }, 'MQTT connected: listening for presses and motion');
     // A clean session each time: subscribe again after every reconnect.
@@ -152,6 +150,8 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
       if (err) return this.#onError(err);
       const refused = (granted ?? []).filter((grant) => grant.qos === 128).map((grant) => grant.topic);
       if (refused.length > 0) this.#warnOnce(`suback:${refused.join(',')}`, { topics: refused }, 'MQTT broker refused these subscriptions (check its ACL)');
+      // Backoff and "said once" causes start over only once this connection has proved itself.
+      this.#retry.connected(() => this.#outage.clear());
     });
   }
 
@@ -168,7 +168,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
     this.#failures += 1;
     if (this.#state === 'connected') {
       this.#lastError = 'the connection to the broker was lost';
-      this.#log.warn({ url: redactSecrets(this.#options.url) }, 'MQTT connection lost: reconnecting');
+      if (this.#outage.first('lost')) this.#log.warn({ url: redactSecrets(this.#options.url) }, 'MQTT connection lost: reconnecting');
     }
     this.#setState('disconnected');
     this.#retry.schedule(() => {

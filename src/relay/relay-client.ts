@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
-import { OncePerCause, RetryTimer } from '../events/backoff.ts';
+import { OncePerCause, RetryTimer, STABLE_MS } from '../events/backoff.ts';
 import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature } from '../http/signature.ts';
 import { SampledLog } from '../util/sampled-log.ts';
 import { directivesTopic, isReplyTopic, bridgeClientId } from './topics.ts';
@@ -55,6 +55,8 @@ export interface RelayEvents {
 }
 
 const MAX_DIRECTIVE_BYTES = 64 * 1024;
+/** MQTT 5 DISCONNECT reason 0x8E: another connection with the same client id took over. */
+const SESSION_TAKEN_OVER = 0x8e;
 
 function userProperty(packet: IPublishPacket, name: string): string | undefined {
   const value = packet.properties?.userProperties?.[name];
@@ -77,6 +79,11 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   readonly #log: Logger;
   readonly #refusals: SampledLog;
   readonly #outage = new OncePerCause();
+  /** Connections the broker closed soon after accepting them, in a row (the client-id fight, a broker that refuses us). */
+  #quickDrops = 0;
+  #connectedAt = 0;
+  /** The broker said so (MQTT 5 DISCONNECT 0x8E, as AWS IoT Core does; mosquitto just closes). */
+  #takeoverSaid = false;
   #client: MqttClient | undefined;
   #state: RelayState = 'disconnected';
   #since = new Date();
@@ -118,6 +125,17 @@ export class RelayClient extends EventEmitter<RelayEvents> {
     this.#client.on('message', (_topic, payload, packet) => this.#onMessage(payload, packet));
     this.#client.on('error', (err) => this.#onError(err));
     this.#client.on('close', () => this.#onClose());
+    this.#client.on('disconnect', (packet) => this.#onDisconnect(packet.reasonCode));
+  }
+
+  /** The broker said why it closed the connection (MQTT 5 DISCONNECT). */
+  #onDisconnect(reasonCode: number | undefined): void {
+    if (reasonCode === SESSION_TAKEN_OVER) this.#takeoverSaid = true;
+  }
+
+  /** Three connections in a row closed within a minute of working, or the broker said why. */
+  #fighting(): boolean {
+    return this.#quickDrops >= 3 || (this.#takeoverSaid && this.#quickDrops >= 1);
   }
 
   status(): RelayStatus {
@@ -152,9 +170,6 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   #onConnect(): void {
     // Nagle and delayed ACKs would add ~40–90 ms to every QoS 1 exchange (DESIGN.md).
     (this.#client?.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
-    this.#retry.reset();
-    this.#lastError = undefined;
-    this.#outage.clear();
     const topic = directivesTopic(this.#options.bridgeId);
     // A clean session each time: subscribe again after every reconnect.
     this.#client?.subscribe(topic, { qos: 1 }, (err, granted) => {
@@ -164,8 +179,16 @@ export class RelayClient extends EventEmitter<RelayEvents> {
         this.#log.error({ topic }, 'relay: the broker refused the directive subscription');
         return;
       }
+      if (!this.#fighting()) this.#lastError = undefined;
+      this.#connectedAt = Date.now();
       this.#setState('connected');
-      this.#log.info({ url: this.#options.url, topic }, 'relay connected: Alexa directives arrive through the broker');
+      if (this.#outage.first('connected')) this.#log.info({ url: this.#options.url, topic }, 'relay connected: Alexa directives arrive through the broker');
+      // Backoff and "said once" causes start over only once this connection has proved itself.
+      this.#retry.connected(() => {
+        this.#outage.clear();
+        this.#quickDrops = 0;
+        this.#takeoverSaid = false;
+      });
     });
   }
 
@@ -179,8 +202,15 @@ export class RelayClient extends EventEmitter<RelayEvents> {
   #onClose(): void {
     if (this.#state === 'closed') return;
     if (this.#state === 'connected') {
-      this.#lastError = 'the connection to the broker was lost';
-      this.#log.warn({ url: this.#options.url }, 'relay connection lost: reconnecting');
+      if (Date.now() - this.#connectedAt < STABLE_MS) this.#quickDrops += 1;
+      if (this.#fighting()) {
+        const clientId = bridgeClientId(this.#options.bridgeId);
+        this.#lastError = `the broker closed this bridge's connection ${this.#quickDrops} times soon after accepting it${this.#takeoverSaid ? ' (session taken over)' : ''}: another client keeps connecting as ${clientId} — two bridges with the same relay certificate and bridgeId? Give each its own (porchlight relay setup --bridge-id …)`;
+        if (this.#outage.first('takeover')) this.#log.error({ url: this.#options.url, clientId }, this.#lastError);
+      } else {
+        this.#lastError = 'the connection to the broker was lost';
+        if (this.#outage.first('lost')) this.#log.warn({ url: this.#options.url }, 'relay connection lost: reconnecting');
+      }
     }
     this.#setState('disconnected');
     this.#retry.schedule(() => {
