@@ -55,15 +55,7 @@ export type RelaySetupError = AwsSetupError;
 
 const PERMISSIONS_LISTED = 'README "No port forwarding"';
 
-function explain(err: unknown, action: string): AwsSetupError {
-  return explainAwsError(err, action, PERMISSIONS_LISTED);
-}
-
-function call<T>(action: string, run: () => Promise<T>): Promise<T> {
-  return awsCall(action, PERMISSIONS_LISTED, run);
-}
-
-const isNotFound = isAwsNotFound;
+const call = <T>(action: string, run: () => Promise<T>): Promise<T> => awsCall(action, PERMISSIONS_LISTED, run);
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -132,8 +124,8 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
       const known = sameBridge && state.region === region ? state.certificates?.[role] : undefined;
       if (known && existsSync(paths.cert) && existsSync(paths.key)) {
         const description = await iot.send(new DescribeCertificateCommand({ certificateId: known.certificateId })).catch((err: unknown) => {
-          if (isNotFound(err)) return undefined; // deleted in the console: make a new one
-          throw explain(err, 'iot:DescribeCertificate');
+          if (isAwsNotFound(err)) return undefined; // deleted in the console: make a new one
+          throw explainAwsError(err, 'iot:DescribeCertificate', PERMISSIONS_LISTED);
         });
         if (description?.certificateDescription?.status === 'ACTIVE') {
           certificates[role] = { certificateArn: known.certificateArn, certPem: readFileSync(paths.cert, 'utf8'), keyPem: readFileSync(paths.key, 'utf8') };
@@ -163,8 +155,8 @@ export async function relaySetup(options: RelaySetupOptions): Promise<RelaySetup
       const name = policyName(bridgeId, role);
       const document = relayPolicy(role, region, accountOf(certificateArn), bridgeId);
       const existing = await iot.send(new GetPolicyCommand({ policyName: name })).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw explain(err, 'iot:GetPolicy');
+        if (isAwsNotFound(err)) return undefined;
+        throw explainAwsError(err, 'iot:GetPolicy', PERMISSIONS_LISTED);
       });
       if (!existing) {
         await call('iot:CreatePolicy', () => iot.send(new CreatePolicyCommand({ policyName: name, policyDocument: JSON.stringify(document) })));

@@ -8,11 +8,8 @@ import { withSecrets } from '../config/secrets.ts';
 import type { Config } from '../config/schema.ts';
 import type { ChecklistItem } from '../cloud/alexa-checklist.ts';
 import { MIN_REDACTED_TOKEN_LENGTH } from '../cloud/amazon-api.ts';
-import {
-  checkBridgeUrl, DEFAULT_CALLBACK_PORT, DEFAULT_FUNCTION_NAME, DEFAULT_LWA_AUTHORIZE_URL, DEFAULT_LWA_TOKEN_URL, DEFAULT_SMAPI_URL, REGION_CHOICES, skillRegion,
-} from './skill-plan.ts';
+import { amazonEndpoints, DEFAULT_CALLBACK_PORT, DEFAULT_FUNCTION_NAME, REGION_CHOICES, setupArgumentProblem, type AmazonEndpoints } from './skill-plan.ts';
 import { readSkillState } from './skill-state.ts';
-import type { AmazonEndpoints } from './skill-setup.ts';
 
 export interface SkillCliIo {
   env: NodeJS.ProcessEnv;
@@ -23,17 +20,10 @@ export interface SkillCliIo {
 
 type Values = Record<string, string | boolean | undefined>;
 
-export function amazonEndpoints(env: NodeJS.ProcessEnv): AmazonEndpoints {
-  return {
-    smapiUrl: env.PORCHLIGHT_SMAPI_URL || DEFAULT_SMAPI_URL,
-    authorizeUrl: env.PORCHLIGHT_LWA_AUTHORIZE_URL || DEFAULT_LWA_AUTHORIZE_URL,
-    tokenUrl: env.PORCHLIGHT_LWA_TOKEN_URL || DEFAULT_LWA_TOKEN_URL,
-  };
-}
-
-function loadConfig(values: Values, env: NodeJS.ProcessEnv): Config {
+/** The configuration as the bridge runs it, and whether the YAML itself sets the skill's event credentials. */
+function loadConfig(values: Values, env: NodeJS.ProcessEnv): { config: Config; yamlHasAlexaCredentials: boolean } {
   const { config: file, source } = loadConfigFile((values.config as string | undefined) ?? (env.PORCHLIGHT_CONFIG || undefined));
-  return withSecrets(file, source);
+  return { config: withSecrets(file, source), yamlHasAlexaCredentials: Boolean(file.alexa.clientId) };
 }
 
 /** Writers that scrub every secret this run knows from every line. */
@@ -56,18 +46,19 @@ export async function skillCli(command: 'setup' | 'status' | 'remove', values: V
       return 2;
     }
   }
-  let config: Config;
+  let loaded: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig(values, io.env);
+    loaded = loadConfig(values, io.env);
   } catch (err) {
     io.stderr(`porchlight skill ${command}: ${(err as Error).message}\n`);
     return 1;
   }
+  const { config } = loaded;
   const extra: string[] = [];
   const { out, err } = scrubbing(io, () => knownSecrets(config, extra));
   const amazon = amazonEndpoints(io.env);
   try {
-    if (command === 'setup') return await setup(values, io, config, amazon, out, extra);
+    if (command === 'setup') return await setup(values, io, loaded, amazon, out, extra);
     if (command === 'status') return await status(values, config, amazon, out);
     const { skillRemove } = await import('./skill-remove.ts');
     const result = await skillRemove({ dataDir: config.dataDir, yes: values.yes === true, amazon, say: out });
@@ -81,32 +72,30 @@ export async function skillCli(command: 'setup' | 'status' | 'remove', values: V
 function setupUsageProblem(values: Values): string | undefined {
   const region = values.region as string | undefined;
   if (!region) return `--region is required: ${REGION_CHOICES}`;
-  if (!skillRegion(region)) return `--region ${region} is not a region Alexa calls: use ${REGION_CHOICES}`;
   const port = callbackPort(values);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return '--callback-port must be a port number';
-  if (values['bridge-url'] !== undefined) return checkBridgeUrl(values['bridge-url'] as string, values['allow-insecure-bridge'] === true);
-  return undefined;
+  return setupArgumentProblem(region, values['bridge-url'] as string | undefined, values['allow-insecure-bridge'] === true);
 }
 
 function callbackPort(values: Values): number {
   return values['callback-port'] === undefined ? DEFAULT_CALLBACK_PORT : Number(values['callback-port']);
 }
 
-async function setup(values: Values, io: SkillCliIo, config: Config, amazon: AmazonEndpoints, out: (line: string) => void, extra: string[]): Promise<number> {
-  const region = values.region as string;
-  const port = callbackPort(values);
+async function setup(values: Values, io: SkillCliIo, loaded: ReturnType<typeof loadConfig>, amazon: AmazonEndpoints, out: (line: string) => void, extra: string[]): Promise<number> {
+  const { config } = loaded;
+  const lwaClientId = (values['lwa-client-id'] as string | undefined) ?? io.env.LWA_CLIENT_ID;
   const lwaClientSecret = (values['lwa-client-secret'] as string | undefined) ?? io.env.LWA_CLIENT_SECRET;
   if (lwaClientSecret) extra.push(lwaClientSecret);
   const { skillSetup } = await import('./skill-setup.ts');
   const result = await skillSetup({
-    region,
+    region: values.region as string,
     dataDir: config.dataDir,
     proxySecret: config.server.proxySecret,
     ...(config.relay && { configRelay: config.relay }),
-    configHasAlexaCredentials: Boolean(loadConfigFile((values.config as string | undefined) ?? (io.env.PORCHLIGHT_CONFIG || undefined)).config.alexa.clientId),
-    ...(((values['lwa-client-id'] as string | undefined) ?? io.env.LWA_CLIENT_ID) && { lwaClientId: ((values['lwa-client-id'] as string | undefined) ?? io.env.LWA_CLIENT_ID)!.trim() }),
+    configHasAlexaCredentials: loaded.yamlHasAlexaCredentials,
+    ...(lwaClientId && { lwaClientId: lwaClientId.trim() }),
     ...(lwaClientSecret && { lwaClientSecret: lwaClientSecret.trim() }),
-    callbackPort: port,
+    callbackPort: callbackPort(values),
     functionName: (values['function-name'] as string | undefined) ?? DEFAULT_FUNCTION_NAME,
     ...(values['bridge-url'] !== undefined && { bridgeUrl: values['bridge-url'] as string }),
     allowInsecureBridge: values['allow-insecure-bridge'] === true,

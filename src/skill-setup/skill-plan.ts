@@ -38,6 +38,21 @@ export const DEFAULT_LWA_TOKEN_URL = 'https://api.amazon.com/auth/o2/token';
 export const SMAPI_SCOPES = ['alexa::ask:skills:readwrite', 'alexa::ask:models:readwrite', 'alexa::ask:skills:test', 'profile:user_id'];
 export const DEFAULT_CALLBACK_PORT = 9090;
 
+export interface AmazonEndpoints {
+  smapiUrl: string;
+  authorizeUrl: string;
+  tokenUrl: string;
+}
+
+/** The only knobs for other partitions and tests (DESIGN.md "Skill setup"). */
+export function amazonEndpoints(env: NodeJS.ProcessEnv): AmazonEndpoints {
+  return {
+    smapiUrl: env.PORCHLIGHT_SMAPI_URL || DEFAULT_SMAPI_URL,
+    authorizeUrl: env.PORCHLIGHT_LWA_AUTHORIZE_URL || DEFAULT_LWA_AUTHORIZE_URL,
+    tokenUrl: env.PORCHLIGHT_LWA_TOKEN_URL || DEFAULT_LWA_TOKEN_URL,
+  };
+}
+
 export function callbackUrl(port: number): string {
   return `http://127.0.0.1:${port}/cb`;
 }
@@ -234,6 +249,12 @@ export function triggerFor(policyJson: string | undefined, skillId: string): { p
   if (mine) return { present: true, ...(mine.Sid && { sid: mine.Sid }) };
   const other = alexa.find((s) => s.Sid === TRIGGER_STATEMENT_ID);
   return { present: false, ...(other && { otherSkill: other.Condition?.StringEquals?.['lambda:EventSourceToken'] ?? 'any skill', sid: TRIGGER_STATEMENT_ID }) };
+}
+
+/** Why `skill setup` cannot start with these arguments (checked before anything is read or written), or undefined. */
+export function setupArgumentProblem(region: string, bridgeUrl: string | undefined, allowInsecure: boolean): string | undefined {
+  if (!skillRegion(region)) return `--region ${region} is not a region Alexa calls: use ${REGION_CHOICES}`;
+  return bridgeUrl === undefined ? undefined : checkBridgeUrl(bridgeUrl, allowInsecure);
 }
 
 /** https:// only, unless the user says the path to the bridge is private. */

@@ -5,7 +5,8 @@
  */
 import { readStoredSecrets, secretsFile, updateStoredSecrets } from '../config/secrets.ts';
 import { relayRemove } from '../relay-setup/relay-remove.ts';
-import { developerSession, type AmazonEndpoints } from './skill-setup.ts';
+import { developerSession } from './skill-setup.ts';
+import type { AmazonEndpoints } from './skill-plan.ts';
 import { SkillAws, type AwsTarget } from './skill-aws.ts';
 import { readSkillState, writeSkillState } from './skill-state.ts';
 import { SmapiClient } from './smapi.ts';

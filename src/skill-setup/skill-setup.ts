@@ -11,23 +11,19 @@ import { relaySetup } from '../relay-setup/relay-setup.ts';
 import type { RelayConfig } from '../relay/relay-credentials.ts';
 import { readStoredSecrets, secretsFile, updateStoredSecrets } from '../config/secrets.ts';
 import { CodedError } from '../util/coded-error.ts';
-import { LoginError, LwaSession, login, type LwaEndpoints } from './lwa-login.ts';
+import { LoginError, LwaSession, login } from './lwa-login.ts';
 import { skillZip } from './skill-zip.ts';
 import { SkillAws, type AwsTarget } from './skill-aws.ts';
 import {
-  accountLinking, alexaRedirectUrls, checkBridgeUrl, contains, functionEnvironment, loadManifestTemplate, REGION_CHOICES, secretDigest,
-  skillManifest, skillRegion, type Transport,
+  accountLinking, alexaRedirectUrls, contains, functionEnvironment, loadManifestTemplate, secretDigest, setupArgumentProblem,
+  skillManifest, skillRegion, type AmazonEndpoints, type Transport,
 } from './skill-plan.ts';
 import { readSkillState, writeSkillState, type SkillState } from './skill-state.ts';
 import { SmapiClient } from './smapi.ts';
 
-export type SkillSetupErrorCode = 'BAD_REGION' | 'BAD_BRIDGE_URL' | 'NO_SECURITY_PROFILE';
+export type SkillSetupErrorCode = 'BAD_ARGUMENTS' | 'NO_SECURITY_PROFILE';
 
 export class SkillSetupError extends CodedError<SkillSetupErrorCode> {}
-
-export interface AmazonEndpoints extends LwaEndpoints {
-  smapiUrl: string;
-}
 
 export interface SkillSetupOptions {
   region: string;
@@ -97,12 +93,9 @@ export async function developerSession(options: Pick<SkillSetupOptions, 'dataDir
 export async function skillSetup(options: SkillSetupOptions): Promise<SkillSetupResult> {
   const { say, dataDir } = options;
   // Everything that can be refused without asking anyone is refused before any change.
-  const region = skillRegion(options.region);
-  if (!region) throw new SkillSetupError('BAD_REGION', `--region ${options.region} is not a region Alexa calls: use ${REGION_CHOICES}`);
-  if (options.bridgeUrl) {
-    const problem = checkBridgeUrl(options.bridgeUrl, options.allowInsecureBridge);
-    if (problem) throw new SkillSetupError('BAD_BRIDGE_URL', problem);
-  }
+  const problem = setupArgumentProblem(options.region, options.bridgeUrl, options.allowInsecureBridge);
+  if (problem) throw new SkillSetupError('BAD_ARGUMENTS', problem);
+  const region = skillRegion(options.region)!;
   const template = loadManifestTemplate();
   const zip = await skillZip(say);
   const state = readSkillState(dataDir);
@@ -141,7 +134,8 @@ export async function skillSetup(options: SkillSetupOptions): Promise<SkillSetup
       state.created = { ...state.created, role: role.arn };
       save();
     }
-    const transport = await chooseTransport(options, state, () => writes++);
+    const { transport, writes: transportWrites } = await chooseTransport(options, state);
+    writes += transportWrites;
     const deployed = await aws.ensureFunction({
       name: options.functionName,
       roleArn: role.arn,
@@ -151,7 +145,6 @@ export async function skillSetup(options: SkillSetupOptions): Promise<SkillSetup
     state.region = options.region;
     state.functionName = options.functionName;
     state.functionArn = deployed.arn;
-    state.transport = transport.kind;
     if (deployed.created) state.created = { ...state.created, function: deployed.arn };
     save();
     writes += deployed.writes;
@@ -218,8 +211,8 @@ export async function skillSetup(options: SkillSetupOptions): Promise<SkillSetup
  * AWS IoT Core (what `porchlight relay setup` makes), stored for the bridge in secrets.json
  * unless the YAML has its own relay: section.
  */
-async function chooseTransport(options: SkillSetupOptions, state: SkillState, wrote: () => void): Promise<Transport> {
-  if (options.bridgeUrl) return { kind: 'bridge-url', bridgeUrl: options.bridgeUrl, allowInsecure: options.allowInsecureBridge };
+async function chooseTransport(options: SkillSetupOptions, state: SkillState): Promise<{ transport: Transport; writes: number }> {
+  if (options.bridgeUrl) return { transport: { kind: 'bridge-url', bridgeUrl: options.bridgeUrl, allowInsecure: options.allowInsecureBridge }, writes: 0 };
   const bridgeId = options.configRelay?.bridgeId ?? readStoredSecrets(options.dataDir).relay?.bridgeId ?? 'home';
   const relay = await relaySetup({
     region: options.region,
@@ -228,17 +221,15 @@ async function chooseTransport(options: SkillSetupOptions, state: SkillState, wr
     ...options.iot,
     say: (line) => options.say(`· relay: ${line}`),
   });
-  if (relay.created.length > 0) {
-    for (let i = 0; i < relay.created.length; i++) wrote();
-    state.created = { ...state.created, relayBridgeId: bridgeId };
-  }
+  let writes = relay.created.length;
+  if (writes > 0) state.created = { ...state.created, relayBridgeId: bridgeId };
   for (const warning of relay.warnings) options.say(`! ${warning}`);
   if (!options.configRelay) {
     const bridgeFiles = relay.bridgeFiles;
     if (updateStoredSecrets(options.dataDir, { relay: { url: `mqtts://${relay.endpoint}:8883`, bridgeId, cert: bridgeFiles.cert, key: bridgeFiles.key } })) {
-      wrote();
+      writes++;
       options.say(`✔ relay: the bridge dials ${relay.endpoint} (stored in ${secretsFile(options.dataDir)}; restart the bridge)`);
     }
   }
-  return { kind: 'relay', variables: relay.lambdaEnv };
+  return { transport: { kind: 'relay', variables: relay.lambdaEnv }, writes };
 }

@@ -24,7 +24,6 @@ export interface SkillState {
   region?: string;
   functionName?: string;
   functionArn?: string;
-  transport?: 'relay' | 'bridge-url';
   /** sha256 of the client secret last given to account linking (SMAPI never shows it back). */
   accountLinkingSecret?: string;
   /** What setup created (not what it found): `skill remove` deletes these only. */

@@ -4,8 +4,8 @@
  * no --skill-id after setup. Undefined when setup has not run for this configuration.
  */
 import { loadConfigFile } from '../config/load.ts';
-import { amazonEndpoints } from './skill-cli.ts';
 import { LwaSession } from './lwa-login.ts';
+import { amazonEndpoints } from './skill-plan.ts';
 import { readSkillState, writeSkillState } from './skill-state.ts';
 
 export async function storedSkillAccess(configPath: string | undefined, env: NodeJS.ProcessEnv): Promise<{ token: string; skillId?: string } | undefined> {

@@ -5,7 +5,6 @@
  */
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|$)/g;
 // C0 and C1 controls and DEL; newlines and tabs become spaces.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const MAX_LENGTH = 1000;
 
@@ -16,5 +15,5 @@ export function printable(text: string, maxLength = MAX_LENGTH): string {
 
 /** A DNS host name (what an AWS endpoint address must be before it goes into a URL or a config block). */
 export function isHostName(value: string): boolean {
-  return value.length <= 253 && /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/.test(value);
+  return /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/.test(value);
 }
