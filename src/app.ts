@@ -34,6 +34,7 @@ import { UdpPortPool } from './webrtc/port-pool.ts';
 import { installSrtpKeyCache } from './webrtc/srtp-key-cache.ts';
 import { weriftPatched } from './webrtc/werift-guard.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
+import type { Backoff } from './util/retry.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -80,13 +81,13 @@ export interface AppOptions {
   /** What a STUN query or the TURN allocation may add to an answer (default: 40 % of answerTimeoutMs, at most 2 s). */
   gatherTimeoutMs?: number;
   /** Reconnect backoff of event sources (ONVIF, MQTT); default 1 s doubling to 60 s. */
-  eventSourceRetry?: { initialMs: number; maxMs: number };
+  eventSourceRetry?: Backoff;
   /** HTTP timeouts and connection caps (default: http/connection-guard.ts); tests shorten them. */
   httpLimits?: Partial<ConnectionLimits>;
   /** Used instead of FFMPEG_PATH: tests run another ffmpeg without touching process.env. */
   ffmpegPath?: string;
   /** Reconnect backoff of the relay (default 1 s doubling to 60 s); tests shorten it. */
-  relayRetry?: { initialMs: number; maxMs: number };
+  relayRetry?: Backoff;
 }
 
 /** A press keeps the doorbell's stream warm this long: the Echo shows it within seconds. */
@@ -165,7 +166,7 @@ export class App {
       mqtt: config.mqtt,
       events: this.events,
       log: log.child({ component: 'events' }),
-      ...(options.eventSourceRetry && { retryInitialMs: options.eventSourceRetry.initialMs, retryMaxMs: options.eventSourceRetry.maxMs }),
+      ...(options.eventSourceRetry && { retry: options.eventSourceRetry }),
     });
     this.streams = new CameraStreams({
       cameras: config.cameras,
@@ -247,7 +248,7 @@ export class App {
       dispatch: this.#fromAlexa('relay'),
       replays: alexaSurface.replays,
       log: log.child({ component: 'relay' }),
-      ...(options.relayRetry && { retryInitialMs: options.relayRetry.initialMs, retryMaxMs: options.relayRetry.maxMs }),
+      ...(options.relayRetry && { retry: options.relayRetry }),
     });
     this.publicHttp = config.server.publicPort === undefined ? undefined : buildPublicServer(alexaSurface);
     this.http = buildHttpServer({

@@ -4,10 +4,9 @@ import {
   bearerRequest,
   requestId,
   retryAfterMs,
-  retryWaitMs,
   type AmazonAnswer,
-  type Backoff,
 } from '../../src/cloud/amazon-api.ts';
+import { retryWaitMs, type Backoff } from '../../src/util/retry.ts';
 
 /**
  * The client behind `npm run simulate` (its command line: simulate.ts): say an utterance to the
@@ -33,7 +32,7 @@ export type SimulationApi = (typeof SIMULATION_APIS)[number];
 const POLL_FIRST_MS = 1_000;
 const POLL_MAX_MS = 5_000;
 /** Throttling (429) and 503: 1 s doubling to 32 s; Retry-After when Amazon asks for longer. */
-const RETRY_BACKOFF: Backoff = { firstMs: 1_000, maxMs: 32_000 };
+const RETRY_BACKOFF: Backoff = { initialMs: 1_000, maxMs: 32_000 };
 /** Retries per request, whatever --timeout allows: a long --timeout must not turn into hammering. */
 export const MAX_RETRIES = 6;
 /** One hung request must not eat the whole --timeout silently. */
@@ -183,7 +182,7 @@ async function backoff(run: Run, attempt: number, retryAfter: number | undefined
   if (attempt >= MAX_RETRIES) return `gave up after ${MAX_RETRIES} retries`;
   const remaining = run.deadline - run.now();
   if (remaining <= 0) return 'gave up when --timeout ran out';
-  const wait = retryWaitMs(attempt, retryAfter, remaining, RETRY_BACKOFF);
+  const wait = retryWaitMs(attempt + 1, RETRY_BACKOFF, retryAfter, remaining);
   run.log(`${why}; retrying in ${seconds(wait)}`);
   await run.sleep(wait);
   return undefined;

@@ -23,7 +23,7 @@ export interface AlexaCloudOptions {
   delivery?: EventDeliveryTiming;
 }
 
-export type EventDeliveryTiming = Pick<OutboxOptions, 'retryBaseMs' | 'retryMaxMs' | 'requestTimeoutMs'>;
+export type EventDeliveryTiming = Pick<OutboxOptions, 'retry' | 'requestTimeoutMs'>;
 
 export interface AlexaCloudStatus extends OutboxStatus {
   configured: boolean;

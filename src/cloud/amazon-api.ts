@@ -1,9 +1,11 @@
+import { parseRetryAfter } from '../util/retry.ts';
+
 /**
  * What the two command-line clients of Amazon's REST APIs share: `porchlight discovery-session`
  * (discovery-session.ts, discovery-session-cli.ts) and `npm run simulate`
  * (skill/cli/simulation-client.ts, skill/cli/simulate.ts: a developer tool, never bundled into
- * the Lambda). Bearer-token JSON requests, Amazon's words from an error body, Retry-After and
- * backoff, and for the command lines: the access token, durations, output with the token scrubbed.
+ * the Lambda). Bearer-token JSON requests, Amazon's words from an error body, Retry-After (the
+ * backoff itself is util/retry.ts), and for the command lines: the access token, durations, output with the token scrubbed.
  * Each client keeps its own limits (backoff cap, timeouts): they come in as arguments.
  */
 
@@ -100,29 +102,9 @@ export function requestId(response: Response): string {
 
 // ── Retrying ─────────────────────────────────────────────────────────────────────────────────
 
-/** Retry-After as delta-seconds or an HTTP date, in ms from `now`. */
+/** The answer's Retry-After in ms from `now` (backoff itself: util/retry.ts). */
 export function retryAfterMs(response: Response, now: number): number | undefined {
-  const value = response.headers.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Exponential backoff: `firstMs` before the first retry, doubling up to `maxMs`. */
-export interface Backoff {
-  firstMs: number;
-  maxMs: number;
-}
-
-/** The backoff before retry number `attempt` (0-based). */
-export function backoffDelayMs(attempt: number, backoff: Backoff): number {
-  return Math.min(backoff.firstMs * 2 ** Math.max(0, Math.floor(attempt)), backoff.maxMs);
-}
-
-/** The wait before retry number `attempt`: the backoff or a longer Retry-After, but no longer than `remainingMs`. */
-export function retryWaitMs(attempt: number, retryAfter: number | undefined, remainingMs: number, backoff: Backoff): number {
-  return Math.min(Math.max(backoffDelayMs(attempt, backoff), retryAfter ?? 0), remainingMs);
+  return parseRetryAfter(response.headers.get('retry-after'), now);
 }
 
 // ── Command lines ────────────────────────────────────────────────────────────────────────────

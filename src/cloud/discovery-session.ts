@@ -1,15 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   amazonMessage,
-  backoffDelayMs,
   bearerRequest,
   requestId,
   retryAfterMs,
-  retryWaitMs,
   stringField,
   type AmazonAnswer,
-  type Backoff,
 } from './amazon-api.ts';
+import { ALEXA_BACKOFF, backoffDelayMs, retryWaitMs } from '../util/retry.ts';
 
 /**
  * The client behind `porchlight discovery-session` (its command line: discovery-session-cli.ts):
@@ -31,7 +29,6 @@ export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 export const DEFAULT_POLL_INTERVAL_MS = 2_000;
 /** One request that hangs this long counts as a network error (and is retried). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const RETRY_BACKOFF: Backoff = { firstMs: 1_000, maxMs: 256_000 };
 
 export interface DiscoverySessionOptions {
   unit: string;
@@ -60,7 +57,7 @@ type Failure = Extract<DiscoverySessionResult, { status: 'FAILURE' }>;
 
 /** Wait before retry number `attempt` (0-based) after a 429, 5xx or network error: 1 s doubling to 256 s, then 256 s. */
 export function retryDelayMs(attempt: number): number {
-  return backoffDelayMs(attempt, RETRY_BACKOFF);
+  return backoffDelayMs(attempt + 1, ALEXA_BACKOFF);
 }
 
 // The docs name IN_PROGRESS, SUCCESS and FAILURE; the synonyms cost nothing and keep a renamed
@@ -166,7 +163,7 @@ async function request(
       return failure(outcome.code, `gave up after ${duration(run.now() - run.startedAt)} of retries (--timeout); the last ${method} got ${outcome.transient}`,
         { sessionId, httpStatus: outcome.httpStatus });
     }
-    const wait = retryWaitMs(attempt, outcome.retryAfter, remaining, RETRY_BACKOFF);
+    const wait = retryWaitMs(attempt + 1, ALEXA_BACKOFF, outcome.retryAfter, remaining);
     run.log(`${method} ${pathOf(url)}: ${outcome.transient}; retrying in ${duration(wait)}`);
     await run.sleep(wait);
   }

@@ -1,4 +1,5 @@
 import type { AlexaEvent } from '../alexa/messages.ts';
+import { parseRetryAfter } from '../util/retry.ts';
 
 /** Alexa's event gateway: one POST per event, the outcome sorted into what the outbox must do. */
 
@@ -43,7 +44,7 @@ export async function postEvent(url: string, event: AlexaEvent, accessToken: str
   if (response.status === 401) return { kind: 'unauthorized', reason };
   if (response.status === 403) return { kind: 'forbidden', reason };
   if (response.status === 429 || response.status >= 500) {
-    const retryAfterMs = retryAfter(response.headers.get('retry-after'));
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
     return { kind: 'retry', reason, ...(retryAfterMs !== undefined && { retryAfterMs }) };
   }
   return { kind: 'rejected', reason };
@@ -60,10 +61,3 @@ async function errorCode(response: Response): Promise<string> {
   }
 }
 
-function retryAfter(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}

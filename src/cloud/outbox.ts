@@ -5,6 +5,7 @@ import type { AlexaEvent } from '../alexa/messages.ts';
 import { postEvent, type SendOutcome } from './event-gateway.ts';
 import { LwaError, type LwaTokens } from './lwa.ts';
 import type { CloudStore } from './store.ts';
+import { ALEXA_BACKOFF, retryWaitMs, type Backoff } from '../util/retry.ts';
 
 export interface OutboxOptions {
   store: CloudStore;
@@ -13,8 +14,8 @@ export interface OutboxOptions {
   log: Logger;
   /** The oldest events are dropped beyond this many (a gateway down for days). */
   maxEntries?: number;
-  retryBaseMs?: number;
-  retryMaxMs?: number;
+  /** Between tries of the head event (default: Alexa's 1 s doubling to 256 s); a longer Retry-After wins. */
+  retry?: Backoff;
   /** How long one POST to the gateway may take before it counts as failed (default 10 s). */
   requestTimeoutMs?: number;
 }
@@ -53,11 +54,6 @@ interface Row {
 }
 
 export const RELINK_KEY = 'alexa.relinkNeeded';
-
-/** 1 s, 2 s, 4 s … 256 s, then every 256 s (Alexa's guidance for its event APIs). */
-export function retryDelayMs(attempt: number, baseMs = 1000, maxMs = 256_000): number {
-  return Math.min(baseMs * 2 ** Math.max(0, attempt - 1), maxMs);
-}
 
 /**
  * The durable event outbox. An event is written to SQLite before anything is sent and deleted
@@ -262,8 +258,7 @@ export class EventOutbox extends EventEmitter<OutboxEvents> {
       case 'unauthorized':
       case 'retry': {
         const attempts = row.attempts + 1;
-        const fallback = retryDelayMs(attempts, this.#options.retryBaseMs, this.#options.retryMaxMs);
-        const delay = outcome.kind === 'retry' && outcome.retryAfterMs !== undefined ? Math.max(outcome.retryAfterMs, fallback) : fallback;
+        const delay = retryWaitMs(attempts, this.#options.retry ?? ALEXA_BACKOFF, outcome.kind === 'retry' ? outcome.retryAfterMs : undefined);
         db.prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, Date.now() + delay, outcome.reason, row.id);
         this.#failing = true;
         this.#lastError = outcome.reason;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { SampledLog } from '../util/sampled-log.ts';
-import { OncePerCause } from './backoff.ts';
+import { OncePerCause } from '../util/once-per-cause.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 
 export type EventSourceName = 'onvif' | 'mqtt' | 'http';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Backoff } from '../util/retry.ts';
 import type { CameraConfig, MqttConfig } from '../config/schema.ts';
 import type { CameraEvents } from './camera-events.ts';
 import { MqttEventSource, type MqttStatus } from './mqtt-source.ts';
@@ -33,9 +34,8 @@ export interface EventSourcesOptions {
   mqtt: MqttConfig | undefined;
   events: CameraEvents;
   log: Logger;
-  /** Backoff for tests that fit an outage in seconds. */
-  retryInitialMs?: number;
-  retryMaxMs?: number;
+  /** Reconnect backoff (default 1 s doubling to 60 s); tests fit an outage in seconds. */
+  retry?: Backoff;
 }
 
 export interface SourceFailures {
@@ -56,10 +56,7 @@ export class EventSources {
 
   constructor(options: EventSourcesOptions) {
     this.#options = options;
-    const retry = {
-      ...(options.retryInitialMs !== undefined && { retryInitialMs: options.retryInitialMs }),
-      ...(options.retryMaxMs !== undefined && { retryMaxMs: options.retryMaxMs }),
-    };
+    const retry = options.retry ? { retry: options.retry } : {};
     for (const camera of options.cameras) {
       const target = onvifTarget(camera);
       if (!target) continue;

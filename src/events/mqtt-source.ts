@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
 import { redactSecrets } from '../util/redact.ts';
-import { OncePerCause, RetryTimer } from './backoff.ts';
+import { MqttConnection, type MqttConnectionState } from '../util/mqtt-connection.ts';
+import { OncePerCause } from '../util/once-per-cause.ts';
+import type { Backoff } from '../util/retry.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 import { parseSignal } from './signal.ts';
 
@@ -23,11 +25,14 @@ export interface MqttSourceOptions {
   topicPrefix: string;
   cameras: MqttCamera[];
   log: Logger;
-  retryInitialMs?: number;
-  retryMaxMs?: number;
+  /** Reconnect backoff (default 1 s doubling to 60 s). */
+  retry?: Backoff;
 }
 
-export type MqttState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+export type MqttState = MqttConnectionState;
+
+/** Topic plus an on/off payload, with room to spare: the broker drops anything larger (MQTT 5). */
+const MAX_EVENT_PACKET_BYTES = 64 * 1024;
 
 export interface MqttStatus {
   state: MqttState;
@@ -35,6 +40,8 @@ export interface MqttStatus {
   url: string;
   since: string;
   lastError?: string;
+  /** 5, or 4 when the broker speaks only MQTT 3.1.1 (oversized messages then arrive and are refused here). */
+  protocolVersion: 4 | 5;
   /** Topic filters subscribed to. */
   topics: string[];
   messages: number;
@@ -56,8 +63,9 @@ interface Route {
 /**
  * Presses and motion from an MQTT broker the user already runs. Subscribes to
  * `<prefix>/+/doorbell` and `<prefix>/+/motion` (so a typo in a camera id is reported, not
- * silently missed) and to each camera's own topics. Reconnects with backoff (1 s doubling to
- * 60 s); a broker that is down delays nothing else. Retained messages are old news, not presses.
+ * silently missed) and to each camera's own topics, over util/mqtt-connection.ts (MQTT 5, or
+ * 3.1.1 for a broker that speaks nothing else; reconnects with backoff); a broker that is down
+ * delays nothing else. Retained messages are old news, not presses.
  */
 export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   readonly #options: MqttSourceOptions;
@@ -66,13 +74,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   readonly #exact = new Map<string, Route>();
   readonly #filters: string[];
   readonly #once = new OncePerCause();
-  /** Connection problems are logged once per outage: cleared when the broker is back. */
-  readonly #outage = new OncePerCause();
-  #client: MqttClient | undefined;
-  #state: MqttState = 'disconnected';
-  #since = new Date();
-  #lastError: string | undefined;
-  readonly #retry: RetryTimer;
+  readonly #connection: MqttConnection;
   #messages = 0;
   #ignored = 0;
   #failures = 0;
@@ -80,7 +82,6 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
   constructor(options: MqttSourceOptions) {
     super();
     this.#options = options;
-    this.#retry = new RetryTimer(options.retryInitialMs, options.retryMaxMs);
     this.#log = options.log;
     this.#cameras = new Map(options.cameras.map((camera) => [camera.id, camera]));
     const prefix = options.topicPrefix.replace(/\/+$/, '');
@@ -89,34 +90,46 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
       if (camera.motionTopic && camera.motion) this.#exact.set(camera.motionTopic, { cameraId: camera.id, kind: 'motion' });
     }
     this.#filters = [`${prefix}/+/doorbell`, `${prefix}/+/motion`, ...this.#exact.keys()];
+    const { url, username, password } = options;
+    this.#connection = new MqttConnection({
+      name: 'MQTT',
+      url,
+      logUrl: redactSecrets(url),
+      client: {
+        clientId: `porchlight-${process.pid}-${Math.random().toString(16).slice(2, 10)}`,
+        ...(username !== undefined && { username }),
+        ...(password !== undefined && { password }),
+      },
+      topics: this.#filters,
+      // A press or motion line is a few bytes; the broker drops anything bigger than this (a 200 MB
+      // event payload once took the bridge to 544 MB before the size check after receipt).
+      maxPacketBytes: MAX_EVENT_PACKET_BYTES,
+      protocol: 'mqtt5-or-3.1.1',
+      describeError: describeMqttError,
+      log: options.log,
+      ...(options.retry && { retry: options.retry }),
+    });
+    this.#connection.on('state', (state) => {
+      // Every close we did not ask for is a failure: a lost connection or a failed attempt.
+      if (state === 'disconnected') this.#failures += 1;
+      this.emit('state', state);
+    });
+    this.#connection.on('message', (topic, payload, packet) => this.#onMessage(topic, payload, packet));
   }
 
   /** Connects in the background; never throws and never waits for the broker. */
   start(): void {
-    if (this.#client || this.#state === 'closed') return;
-    const { url, username, password } = this.#options;
-    this.#setState('connecting');
-    this.#client = mqtt.connect(url, {
-      ...(username !== undefined && { username }),
-      ...(password !== undefined && { password }),
-      // Reconnection is ours, with backoff: mqtt.js retries at a fixed period.
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      resubscribe: false,
-      clientId: `porchlight-${process.pid}-${Math.random().toString(16).slice(2, 10)}`,
-    });
-    this.#client.on('connect', () => this.#onConnect());
-    this.#client.on('message', (topic, payload, packet) => this.#onMessage(topic, payload, packet));
-    this.#client.on('error', (err) => this.#onError(err));
-    this.#client.on('close', () => this.#onClose());
+    this.#connection.start();
   }
 
   status(): MqttStatus {
+    const { state, since, lastError, protocolVersion } = this.#connection.status();
     return {
-      state: this.#state,
+      state,
       url: redactSecrets(this.#options.url),
-      since: this.#since.toISOString(),
-      ...(this.#lastError && { lastError: this.#lastError }),
+      since,
+      ...(lastError && { lastError }),
+      protocolVersion,
       topics: [...this.#filters],
       messages: this.#messages,
       ignored: this.#ignored,
@@ -126,56 +139,7 @@ export class MqttEventSource extends EventEmitter<MqttSourceEvents> {
 
   /** Idempotent. */
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#retry.cancel();
-    this.#setState('closed');
-    const client = this.#client;
-    this.#client = undefined;
-    if (client) await client.endAsync(true).catch(() => {});
-  }
-
-  #setState(state: MqttState): void {
-    if (this.#state === state || this.#state === 'closed') return;
-    this.#state = state;
-    this.#since = new Date();
-    this.emit('state', state);
-  }
-
-  #onConnect(): void {
-    this.#lastError = undefined;
-    this.#setState('connected');
-    this.#log.info({ url: redactSecrets(this.#options.url), topics: this.#filters }, 'MQTT connected: listening for presses and motion');
-    // A clean session each time: subscribe again after every reconnect.
-    this.#client?.subscribe(this.#filters, { qos: 1 }, (err, granted) => {
-      if (err) return this.#onError(err);
-      const refused = (granted ?? []).filter((grant) => grant.qos === 128).map((grant) => grant.topic);
-      if (refused.length > 0) this.#warnOnce(`suback:${refused.join(',')}`, { topics: refused }, 'MQTT broker refused these subscriptions (check its ACL)');
-      // Backoff and "said once" causes start over only once this connection has proved itself.
-      this.#retry.connected(() => this.#outage.clear());
-    });
-  }
-
-  #onError(err: Error & { code?: string | number }): void {
-    if (this.#state === 'closed') return;
-    const reason = describeMqttError(err);
-    this.#lastError = reason;
-    if (this.#outage.first(reason)) this.#log.warn({ url: redactSecrets(this.#options.url), reason }, 'MQTT broker problem: retrying with backoff');
-  }
-
-  #onClose(): void {
-    if (this.#state === 'closed') return;
-    // Every close we did not ask for is a failure: a lost connection or a failed attempt.
-    this.#failures += 1;
-    if (this.#state === 'connected') {
-      this.#lastError = 'the connection to the broker was lost';
-      if (this.#outage.first('lost')) this.#log.warn({ url: redactSecrets(this.#options.url) }, 'MQTT connection lost: reconnecting');
-    }
-    this.#setState('disconnected');
-    this.#retry.schedule(() => {
-      if (this.#state === 'closed' || !this.#client) return;
-      this.#setState('connecting');
-      this.#client.reconnect();
-    });
+    await this.#connection.close();
   }
 
   #onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {

@@ -4,7 +4,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import onvif from 'onvif';
 import type { Logger } from 'pino';
 import { redactSecrets } from '../util/redact.ts';
-import { OncePerCause, retryDelayMs, RETRY_INITIAL_MS, RETRY_MAX_MS } from './backoff.ts';
+import { OncePerCause } from '../util/once-per-cause.ts';
+import { backoffDelayMs, CONNECTION_BACKOFF, type Backoff } from '../util/retry.ts';
 import { classifyOnvifError, OnvifError } from './onvif-errors.ts';
 import { fromParsedNotification, matchNotification, topicRules, topicSetNames, type CameraEventKind, type TopicOverrides, type TopicRule } from './onvif-topics.ts';
 
@@ -22,8 +23,8 @@ export interface OnvifSourceOptions {
   log: Logger;
   /** One SOAP request other than PullMessages may take this long (default 10 s). */
   requestTimeoutMs?: number;
-  retryInitialMs?: number;
-  retryMaxMs?: number;
+  /** Re-subscribing after a failure (default 1 s doubling to 60 s). */
+  retry?: Backoff;
 }
 
 export type OnvifState = 'connecting' | 'subscribed' | 'failing' | 'closed';
@@ -139,7 +140,7 @@ export class OnvifEventSource extends EventEmitter<OnvifSourceEvents> {
       }
       if (this.#closed) break;
       this.#attempt += 1;
-      await this.#sleep(retryDelayMs(this.#attempt, this.#options.retryInitialMs ?? RETRY_INITIAL_MS, this.#options.retryMaxMs ?? RETRY_MAX_MS));
+      await this.#sleep(backoffDelayMs(this.#attempt, this.#options.retry ?? CONNECTION_BACKOFF));
     }
   }
 

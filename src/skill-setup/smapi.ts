@@ -4,7 +4,8 @@
  * with backoff honouring Retry-After; every other refusal is an SmapiError with Amazon's words.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { amazonMessage, parseJson, requestId, retryAfterMs, retryWaitMs, type Backoff } from '../cloud/amazon-api.ts';
+import { amazonMessage, parseJson, requestId, retryAfterMs } from '../cloud/amazon-api.ts';
+import { retryWaitMs, type Backoff } from '../util/retry.ts';
 import { CodedError } from '../util/coded-error.ts';
 import { printable } from '../util/printable.ts';
 import type { LwaSession } from './lwa-login.ts';
@@ -20,7 +21,7 @@ export class SmapiError extends CodedError<SmapiErrorCode> {
   }
 }
 
-const RETRY: Backoff = { firstMs: 1_000, maxMs: 32_000 };
+const RETRY: Backoff = { initialMs: 1_000, maxMs: 32_000 };
 const MAX_RETRIES = 6;
 const REQUEST_TIMEOUT_MS = 30_000;
 const STATUS_DEADLINE_MS = 5 * 60_000;
@@ -160,7 +161,7 @@ export class SmapiClient {
         continue;
       }
       if ((response.status === 429 || response.status === 503) && attempt < MAX_RETRIES) {
-        const wait = retryWaitMs(attempt, retryAfterMs(response, Date.now()), Number.POSITIVE_INFINITY, RETRY);
+        const wait = retryWaitMs(attempt + 1, RETRY, retryAfterMs(response, Date.now()));
         this.#options.say?.(`· SMAPI answered ${response.status}; retrying in ${Math.round(wait / 100) / 10} s`);
         await this.#sleep(wait);
         continue;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MotionPacer } from '../../src/cloud/motion-pacer.ts';
-import { OncePerCause } from '../../src/events/backoff.ts';
+import { OncePerCause } from '../../src/util/once-per-cause.ts';
 
 test('motion pacing: at most one transition per camera per second, the last state wins, other cameras untouched', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });

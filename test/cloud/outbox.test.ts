@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { doorbellPress, healthChangeReport, motionChangeReport } from '../../src/alexa/events.ts';
 import { LwaTokens } from '../../src/cloud/lwa.ts';
-import { EventOutbox, retryDelayMs } from '../../src/cloud/outbox.ts';
+import { EventOutbox } from '../../src/cloud/outbox.ts';
 import { CloudStore } from '../../src/cloud/store.ts';
 import { createLogger } from '../../src/log.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
@@ -33,7 +33,7 @@ async function rig(cloud: FakeAlexaCloud, dataDir = mkdtempSync(join(tmpdir(), '
   dirs.push(dataDir);
   const store = CloudStore.open(dataDir);
   const tokens = new LwaTokens({ store, clientId: 'test-client-id', clientSecret: 'test-client-secret', tokenUrl: cloud.lwaTokenUrl, log });
-  const outbox = new EventOutbox({ store, tokens, gatewayUrl: cloud.eventGatewayUrl, log, retryBaseMs: 20, retryMaxMs: 160 });
+  const outbox = new EventOutbox({ store, tokens, gatewayUrl: cloud.eventGatewayUrl, log, retry: { initialMs: 20, maxMs: 160 } });
   return { cloud, dataDir, store, tokens, outbox };
 }
 
@@ -43,12 +43,6 @@ async function shutdown(r: Rig): Promise<void> {
 }
 
 const change = (endpointId: string, value: 'OK' | 'UNREACHABLE') => healthChangeReport(randomUUID(), endpointId, value, new Date());
-
-describe('retryDelayMs', () => {
-  test('1 s doubling to 256 s, then every 256 s', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20].map((n) => retryDelayMs(n) / 1000), [1, 2, 4, 8, 16, 32, 64, 128, 256, 256, 256]);
-  });
-});
 
 describe('LwaTokens', () => {
   let cloud: FakeAlexaCloud;

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasMotion, onvifTarget } from '../../src/events/event-sources.ts';
-import { retryDelayMs, RetryTimer } from '../../src/events/backoff.ts';
 
 test('onvif: true → the device service on port 80 of the RTSP host, with the RTSP credentials', () => {
   assert.deepEqual(onvifTarget({ url: 'rtsp://admin:p%40ss%3Aword@192.168.1.20:554/stream1', onvif: true }), {
@@ -37,30 +36,4 @@ test('a camera is a motion sensor when it says so, else when it has a motion sou
   assert.equal(hasMotion({}, mqtt), true);
   assert.equal(hasMotion({ motion: false, onvif: true }, mqtt), false);
   assert.equal(hasMotion({ motion: true }, undefined), true);
-});
-
-test('re-subscribe backoff: 1 s doubling to 60 s', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 20].map((n) => retryDelayMs(n)), [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
-});
-
-test('RetryTimer: each failure waits longer, a success starts over, cancel stops a pending retry', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const retry = new RetryTimer(1000, 4000);
-  let runs = 0;
-  const again = () => { runs += 1; };
-  retry.schedule(again);
-  t.mock.timers.tick(999);
-  assert.equal(runs, 0);
-  t.mock.timers.tick(1);
-  assert.equal(runs, 1);
-  retry.schedule(again);
-  t.mock.timers.tick(1999);
-  assert.equal(runs, 1, 'the second wait is 2 s');
-  t.mock.timers.tick(1);
-  assert.equal(runs, 2);
-  retry.reset();
-  retry.schedule(again);
-  retry.cancel();
-  t.mock.timers.tick(5000);
-  assert.equal(runs, 2, 'cancelled');
 });

@@ -3,6 +3,8 @@
  * stayed up, and two bridges on one client id are told apart from a flaky broker. Before: the
  * backoff reset at every CONNACK (34 reconnects and 35 warnings in 35 s against a broker that
  * accepts and then closes), and two bridges with the same id knocked each other off every second.
+ * A broker that refuses the directive subscription is an error retried with backoff (issue 26
+ * bug 1; before: the relay stayed "connecting" for ever and never tried again).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,54 +12,25 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { RetryTimer } from '../../src/events/backoff.ts';
 import { RelayClient } from '../../src/relay/relay-client.ts';
 import { ReplayGuard } from '../../src/http/signature.ts';
 import { until } from '../helpers/until.ts';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.ts';
 import { makePki, type Pki } from '../fixtures/relay-pki.ts';
 
-test('the backoff grows across connections that do not last, and starts over after one that does', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  let now = 0;
-  const advance = (ms: number) => {
-    now += ms;
-    t.mock.timers.tick(ms);
-  };
-  // Connects, then is closed at once, four times: 1 s, 2 s, 4 s, 8 s (before: 1 s every time).
-  const waits: number[] = [];
-  const retry2 = new RetryTimer(1000, 60_000);
-  for (let i = 0; i < 4; i++) {
-    retry2.connected();
-    const started = now;
-    let fired = false;
-    retry2.schedule(() => (fired = true));
-    let waited = 0;
-    while (!fired && waited < 120_000) {
-      advance(500);
-      waited += 500;
-    }
-    waits.push(now - started);
-  }
-  assert.deepEqual(waits, [1000, 2000, 4000, 8000]);
-  // A connection that stays up a minute resets it.
-  let stable = false;
-  retry2.connected(() => (stable = true));
-  advance(60_000);
-  assert.equal(stable, true);
-  let fired = false;
-  retry2.schedule(() => (fired = true));
-  advance(1000);
-  assert.equal(fired, true, 'back to 1 s');
-  retry2.cancel();
-});
-
 let pki: Pki;
 let broker: Mosquitto;
 const dir = mkdtempSync(join(tmpdir(), 'porchlight-relay-fight-'));
 before(async () => {
-  pki = await makePki(dir, ['porchlight-home-bridge']);
-  broker = await startMosquitto({ tls: { cafile: pki.ca.cert, certfile: pki.server.cert, keyfile: pki.server.key } });
+  pki = await makePki(dir, ['porchlight-home-bridge', 'porchlight-shed-bridge']);
+  // The shed's certificate may not subscribe to its directives: a policy written wrong.
+  const dynamicSecurity = {
+    defaultACLAccess: { publishClientSend: true, publishClientReceive: true, subscribe: false, unsubscribe: true },
+    clients: [{ username: 'porchlight-home-bridge', roles: [{ rolename: 'bridge' }] }, { username: 'porchlight-shed-bridge', roles: [] }],
+    roles: [{ rolename: 'bridge', acls: [{ acltype: 'subscribePattern', topic: 'porchlight/%u/#', allow: true }, { acltype: 'subscribePattern', topic: 'porchlight/+/directives', allow: true }] }],
+    groups: [],
+  };
+  broker = await startMosquitto({ tls: { cafile: pki.ca.cert, certfile: pki.server.cert, keyfile: pki.server.key }, dynamicSecurity });
 });
 after(async () => {
   await broker?.close();
@@ -71,7 +44,7 @@ test('two bridges on one client id: named in the status and the log, and their f
   const make = () => new RelayClient({
     url: broker.url, bridgeId: 'home', cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), ca: readFileSync(pki.ca.cert, 'utf8'),
     proxySecret: 'relay-fight-proxy-secret-0123456789', dispatch: async () => { throw new Error('no directives here'); },
-    replays: new ReplayGuard(), log, retryInitialMs: 200, retryMaxMs: 5000,
+    replays: new ReplayGuard(), log, retry: { initialMs: 200, maxMs: 5000 },
   });
   const bridges = [make(), make()];
   let connects = 0;
@@ -87,5 +60,27 @@ test('two bridges on one client id: named in the status and the log, and their f
     assert.ok(lines.filter((l) => l.includes('relay connection lost')).length <= 2, 'the losses are not a warning each');
   } finally {
     await Promise.all(bridges.map((b) => b.close()));
+  }
+});
+
+test('a broker whose ACL refuses the directive subscription: reported, retried with backoff, never "connected" (before: "connecting" for ever)', async () => {
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+  const { cert, key } = pki.clients['porchlight-shed-bridge']!;
+  const relay = new RelayClient({
+    url: broker.url, bridgeId: 'shed', cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), ca: readFileSync(pki.ca.cert, 'utf8'),
+    proxySecret: 'relay-acl-proxy-secret-0123456789', dispatch: async () => { throw new Error('no directives here'); },
+    replays: new ReplayGuard(), log, retry: { initialMs: 100, maxMs: 400 },
+  });
+  const states: string[] = [];
+  relay.on('state', (state) => states.push(state));
+  try {
+    relay.start();
+    await until('three attempts', () => states.filter((s) => s === 'connecting').length >= 3, 10_000);
+    assert.ok(!states.includes('connected'), states.join(' → '));
+    assert.match(relay.status().lastError ?? '', /refused the subscription to porchlight\/shed\/directives/);
+    assert.equal(lines.filter((l) => l.includes('refused every subscription')).length, 1, 'said once, not at every attempt');
+  } finally {
+    await relay.close();
   }
 });

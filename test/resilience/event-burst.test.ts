@@ -28,7 +28,7 @@ const CAMERAS = 20;
 // The request timeout leaves room for the bridge's event loop to be busy: each press spawns its
 // doorbell's ffmpeg (10–70 ms of synchronous fork on some machines), and an answer that arrived
 // while 20 of them started must not be taken for a timeout (that made an unscripted duplicate).
-const TIMING = { retryBaseMs: 50, retryMaxMs: 400, requestTimeoutMs: 1500 };
+const TIMING = { retry: { initialMs: 50, maxMs: 400 }, requestTimeoutMs: 1500 };
 /** Longer than the request timeout: the bridge aborts, then the fake answers (or accepts) anyway. */
 const SLOW = 2000;
 

@@ -13,31 +13,10 @@ import { OnvifEventSource, renewDelayMs } from '../../src/events/onvif-source.ts
 import { capabilities, envelope, systemDateAndTime } from '../fixtures/fake-onvif-camera-soap.ts';
 import { startHostileOnvifCamera, type Attack, type HostileOnvifCamera } from '../fixtures/hostile-onvif-camera.ts';
 import { startBridge, type TestBridge } from '../helpers/bridge.ts';
+import { probeHealth } from '../helpers/health-probe.ts';
 import { until } from '../helpers/until.ts';
 
 const quiet = pino({ level: 'silent' });
-
-interface Probe {
-  maxMs: number;
-  answers: number;
-  maxRssGrowthMb: number;
-}
-
-/** GET /healthz every 50 ms for `ms`, and the process's RSS: the worst of each. */
-async function probe(bridge: TestBridge, ms: number, baselineRss: number): Promise<Probe> {
-  const until = Date.now() + ms;
-  const result: Probe = { maxMs: 0, answers: 0, maxRssGrowthMb: 0 };
-  while (Date.now() < until) {
-    const started = performance.now();
-    const response = await fetch(`${bridge.url}/healthz`, { signal: AbortSignal.timeout(5_000) });
-    await response.arrayBuffer();
-    result.maxMs = Math.max(result.maxMs, performance.now() - started);
-    result.answers += response.status === 200 ? 1 : 0;
-    result.maxRssGrowthMb = Math.max(result.maxRssGrowthMb, (process.memoryUsage().rss - baselineRss) / 1e6);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return result;
-}
 
 describe('a hostile ONVIF camera', () => {
   const cameras: HostileOnvifCamera[] = [];
@@ -62,7 +41,7 @@ describe('a hostile ONVIF camera', () => {
     const baseline = process.memoryUsage().rss;
     const { camera, bridge } = await bridgeAgainst('xmlns');
     await until('subscribed through 1 MB answers', () => (camera.counts.get('PullMessages') ?? 0) >= 1, 15_000);
-    const seen = await probe(bridge, 4_000, baseline);
+    const seen = await probeHealth(bridge.url, 4_000, baseline);
     const read = [...camera.counts.values()].reduce((a, b) => a + b, 0);
     t.diagnostic(`healthz worst ${seen.maxMs.toFixed(1)} ms over ${seen.answers} answers; ${read} hostile answers read; RSS +${seen.maxRssGrowthMb.toFixed(0)} MB`);
     assert.ok((camera.counts.get('PullMessages') ?? 0) >= 4, 'the answers kept coming and were each read');
@@ -74,7 +53,7 @@ describe('a hostile ONVIF camera', () => {
     const baseline = process.memoryUsage().rss;
     const { camera, bridge } = await bridgeAgainst('huge', { hugeBytes: 64 * 1024 * 1024 });
     await until('a few huge answers tried', () => (camera.counts.get('GetSystemDateAndTime') ?? 0) >= 3, 15_000);
-    const seen = await probe(bridge, 2_000, baseline);
+    const seen = await probeHealth(bridge.url, 2_000, baseline);
     const attempts = camera.counts.get('GetSystemDateAndTime')!;
     t.diagnostic(`${attempts} answers, ${Math.round(camera.hugeSent / 1e6)} MB offered in all; healthz worst ${seen.maxMs.toFixed(1)} ms; RSS +${seen.maxRssGrowthMb.toFixed(0)} MB`);
     // Each read stops a little past 1 MiB (what the socket already had): far from 64 MB each.
@@ -88,7 +67,7 @@ describe('a hostile ONVIF camera', () => {
   test('an answer of one byte every 500 ms ends at the request deadline (before: an idle timeout, open for ever)', async () => {
     const camera = await startHostileOnvifCamera({ attack: 'drip', dripMs: 500 });
     cameras.push(camera);
-    const source = new OnvifEventSource({ cameraId: 'door', target: { url: camera.url }, log: quiet, requestTimeoutMs: 1500, retryInitialMs: 60_000, retryMaxMs: 60_000 });
+    const source = new OnvifEventSource({ cameraId: 'door', target: { url: camera.url }, log: quiet, requestTimeoutMs: 1500, retry: { initialMs: 60_000, maxMs: 60_000 } });
     const started = Date.now();
     source.start();
     try {
