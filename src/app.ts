@@ -21,7 +21,7 @@ import { EventSources, hasMotion } from './events/event-sources.ts';
 import { cameraEventsView, mqttReadiness, onvifReadiness } from './events/event-status.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
-import type { ConnectionLimits } from './http/connection-guard.ts';
+import type { ConnectionCounts, ConnectionLimits } from './http/connection-guard.ts';
 import { buildHttpServer, buildPublicServer } from './http/server.ts';
 import { RelayClient } from './relay/relay-client.ts';
 import { loadRelayCredentials } from './relay/relay-credentials.ts';
@@ -118,6 +118,8 @@ export class App {
   #ffmpeg: FfmpegStatus = {};
   readonly #ffmpegPathOverride: string | undefined;
   #listening = false;
+  /** Connections both HTTP listeners closed, for /metrics. */
+  readonly #httpConnections: ConnectionCounts = { idleClosed: 0, refused: 0 };
   #closing: Promise<void> | undefined;
 
   constructor(config: Config, log: Logger, options: AppOptions = {}) {
@@ -197,6 +199,7 @@ export class App {
       cameraEvents: () => this.events.counts(),
       eventSourceFailures: () => this.eventSources.failures(),
       relay: () => this.relay?.status(),
+      httpConnections: () => this.#httpConnections,
     });
     this.sessions = new SessionManager({
       streams: this.streams,
@@ -239,6 +242,7 @@ export class App {
       ...(config.server.tls && { tls: config.server.tls }),
       ...(config.server.trustedProxies && { trustedProxies: config.server.trustedProxies }),
       ...(options.httpLimits && { limits: options.httpLimits }),
+      connectionCounts: this.#httpConnections,
     };
     this.relay = config.relay && new RelayClient({
       ...config.relay,

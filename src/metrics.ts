@@ -25,6 +25,8 @@ export interface MetricsSources {
   cameraEvents?(): Array<{ camera: string; kind: string; source: string; count: number }>;
   /** Failures of event sources (ONVIF per camera; MQTT with camera ""). */
   eventSourceFailures?(): Array<{ source: string; camera: string; failures: number }>;
+  /** Connections the HTTP listeners closed: idle (nothing sent in time) or refused (per-address cap). */
+  httpConnections?(): { idleClosed: number; refused: number };
   /** The relay to the MQTT broker, when configured. */
   relay?(): { state: string; served: number; refused: number } | undefined;
 }
@@ -85,6 +87,13 @@ export class Metrics {
       if (!relay) return;
       this.inc({ result: 'served' }, relay.served);
       this.inc({ result: 'refused' }, relay.refused);
+    } });
+    new Counter({ name: 'porchlight_http_connections_closed_total', help: 'HTTP connections the bridge closed: idle (nothing sent in time) or refused (too many from one address)', labelNames: ['reason'], registers, collect() {
+      this.reset();
+      const counts = sources.httpConnections?.();
+      if (!counts) return;
+      this.inc({ reason: 'idle' }, counts.idleClosed);
+      this.inc({ reason: 'refused' }, counts.refused);
     } });
     new Counter({ name: 'porchlight_events_total', help: 'Events to Alexa by result', labelNames: ['result'], registers, collect() {
       this.reset();

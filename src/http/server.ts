@@ -12,7 +12,7 @@ import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-route
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
 import { healthRoutes, type ReadinessReport } from './health-routes.ts';
-import { capConnectionsPerAddress, DEFAULT_LIMITS, LOCAL_HOST_ADDRESSES, requestDeadline, type ConnectionLimits } from './connection-guard.ts';
+import { capConnectionsPerAddress, closeSilentSockets, DEFAULT_LIMITS, LOCAL_HOST_ADDRESSES, requestDeadline, type ConnectionCounts, type ConnectionLimits } from './connection-guard.ts';
 
 /** What both listeners share: the signed /alexa route and its settings. */
 export interface AlexaSurfaceOptions {
@@ -26,6 +26,8 @@ export interface AlexaSurfaceOptions {
   replays?: ReplayGuard;
   /** Timeouts and connection caps; tests shorten them. */
   limits?: Partial<ConnectionLimits>;
+  /** Where the listeners count the connections they close (one object for both). */
+  connectionCounts?: ConnectionCounts;
 }
 
 export interface HttpServerOptions extends AlexaSurfaceOptions {
@@ -64,15 +66,25 @@ function baseServer(options: AlexaSurfaceOptions): FastifyInstance {
   // With a certificate: HTTPS with HTTP/2, HTTP/1.1 still accepted on the same port.
   const app = (
     options.tls
-      ? Fastify({ ...common, http2: true, https: { allowHTTP1: true, cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } })
+      // A socket that never finishes its TLS handshake is idle too (Node's default waits 120 s).
+      ? Fastify({ ...common, http2: true, https: { allowHTTP1: true, handshakeTimeout: limits.idleTimeoutMs, cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } })
       : Fastify(common)
   ) as unknown as FastifyInstance;
 
   const server = app.server as unknown as HttpServer;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   // This host itself (a reverse proxy beside the bridge, the bench, health checks) is not capped.
-  const stopCapping = capConnectionsPerAddress(server, limits, new Set([...proxies, ...LOCAL_HOST_ADDRESSES]), options.log);
-  app.addHook('onClose', async () => stopCapping());
+  const counts = options.connectionCounts ?? { idleClosed: 0, refused: 0 };
+  const stopCapping = capConnectionsPerAddress(server, limits, new Set([...proxies, ...LOCAL_HOST_ADDRESSES]), options.log, counts);
+  // On TLS the TLS layer takes the raw socket's handle: there handshakeTimeout closes a silent socket.
+  const stopIdling = options.tls ? () => {} : closeSilentSockets(server, limits.idleTimeoutMs, counts);
+  if (options.tls) server.on('tlsClientError', (err: Error & { code?: string }) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') counts.idleClosed += 1;
+  });
+  app.addHook('onClose', async () => {
+    stopCapping();
+    stopIdling();
+  });
   requestDeadline(app, limits.requestTimeoutMs);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
