@@ -66,7 +66,8 @@ export interface RtcSessions {
   /** Alexa reports its side connected; false when the session is not known (any more). */
   connected(sessionId: string): boolean;
   /** Idempotent: ends the session if it is still there. */
-  disconnect(sessionId: string): void;
+  /** Settles once the session is closed (its peer connection with it). */
+  disconnect(sessionId: string): Promise<void>;
 }
 
 /** Account linking for proactive events (Alexa.Authorization), implemented by cloud/. */

@@ -64,9 +64,9 @@ export function sessionConnectedHandler(sessions: RtcSessions) {
 }
 
 export function sessionDisconnectedHandler(sessions: RtcSessions) {
-  return (directive: Directive, context: HandlerContext): AlexaEvent => {
+  return async (directive: Directive, context: HandlerContext): Promise<AlexaEvent> => {
     const { sessionId } = checked(sessionPayload, directive.directive.payload);
-    sessions.disconnect(sessionId);
+    await sessions.disconnect(sessionId);
     return buildEvent(context.newMessageId(), replyTo(directive), { namespace: NAMESPACE, name: 'SessionDisconnected', payload: { sessionId } });
   };
 }

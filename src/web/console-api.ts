@@ -93,7 +93,7 @@ export interface EndedSessionView {
   /**
    * Why it ended, as in porchlight_sessions_total (with `-` for `_`): disconnected, replaced,
    * ice-failed (the viewer and porchlight never reached each other), connect-timeout,
-   * connection-failed, viewer-silent, max-lifetime, camera-stopped, media-stalled, shutdown.
+   * answer-timeout (answered too late for Alexa), connection-failed, viewer-silent, max-lifetime, camera-stopped, media-stalled, shutdown.
    */
   outcome: string;
   /** What to do about it (ice-failed: the candidates each side offered and the TURN hint). */

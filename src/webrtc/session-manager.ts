@@ -184,8 +184,9 @@ export class SessionManager implements RtcSessions {
     return this.#sessions.has(sessionId);
   }
 
-  disconnect(sessionId: string): void {
-    this.#sessions.get(sessionId)?.session.close('disconnected');
+  /** Settles once the session's peer connection has closed. */
+  async disconnect(sessionId: string): Promise<void> {
+    await this.#sessions.get(sessionId)?.session.close('disconnected');
   }
 
   list(): SessionInfo[] {
@@ -220,15 +221,16 @@ export class SessionManager implements RtcSessions {
     return sessions.length;
   }
 
-  /** Idempotent: ends every session. */
-  close(): void {
+  /** Idempotent: ends every session; settles once their peer connections have closed. */
+  async close(): Promise<void> {
     this.#closed = true;
-    for (const { session } of [...this.#sessions.values()]) session.close('shutdown');
+    const closing = [...this.#sessions.values()].map(({ session }) => session.close('shutdown'));
     for (const followed of this.#followed.values()) {
       clearTimeout(followed.downTimer);
       followed.stream.off('state', followed.onState);
     }
     this.#followed.clear();
+    await Promise.all(closing);
   }
 
   /**
@@ -296,8 +298,8 @@ export class SessionManager implements RtcSessions {
         try {
           const ice = { ...this.#options.ice, udpPorts: lease.ports, gatherTimeoutMs: this.#gatherTimeoutMs };
           const answered = await Session.answer({ ...options, ice });
-          if (answered.session.closed) lease.release();
-          else answered.session.once('closed', () => lease.release());
+          // Freed once the peer connection has closed, not at 'closed': its sockets may still be bound.
+          void answered.session.released.then(() => lease.release());
           this.#iceServers.noteAnswer(candidateTypes(answered.answerSdp));
           return answered;
         } catch (err) {
@@ -321,7 +323,11 @@ export class SessionManager implements RtcSessions {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        answering.then(({ session }) => session.close('connect-timeout'), () => {});
+        // Said as such in its log line and the console's ended list (/metrics counts refused_timeout).
+        answering.then(({ session }) => {
+          void session.close('answer-timeout');
+          this.#noteEnded(session, 'answer-timeout');
+        }, () => {});
         log.warn({ answerTimeoutMs: this.#options.answerTimeoutMs }, 'answer took too long');
         reject(new SessionRefused('TIMEOUT', `porchlight could not answer within ${this.#options.answerTimeoutMs} ms`));
       }, this.#options.answerTimeoutMs);

@@ -32,11 +32,15 @@ export interface SessionOptions {
  * Why a session ended; also its `porchlight_sessions_total` outcome (dashes become underscores).
  * `ice-failed`: no ICE candidate pair ever worked (the viewer and porchlight could not reach each
  * other; closeDetail says what each side offered); `connect-timeout`: ICE worked but DTLS did not
- * finish in time; `connection-failed`: a connection that had worked was lost.
+ * finish in time; `answer-timeout`: the answer was ready too late for Alexa (the offer was refused
+ * with TIMEOUT); `connection-failed`: a connection that had worked was lost.
  */
 export type SessionCloseReason =
-  | 'disconnected' | 'replaced' | 'connection-failed' | 'ice-failed' | 'viewer-silent' | 'connect-timeout' | 'max-lifetime'
+  | 'disconnected' | 'replaced' | 'connection-failed' | 'ice-failed' | 'viewer-silent' | 'connect-timeout' | 'answer-timeout' | 'max-lifetime'
   | 'camera-stopped' | 'media-stalled' | 'shutdown';
+
+/** A peer connection that takes longer than this to close no longer holds its ports' lease. */
+const PC_CLOSE_LIMIT_MS = 5000;
 
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
@@ -175,6 +179,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
   /** ICE found a working pair at some point (DTLS may still have failed after it). */
   #iceConnected = false;
   #closed = false;
+  /** Settled once the peer connection has closed and its UDP sockets are unbound. */
+  readonly #released = Promise.withResolvers<void>();
   #closeDetail: string | undefined;
   /** The candidates of our answer, for the diagnosis of a failed ICE. */
   #localCandidates: CandidateFacts[] = [];
@@ -394,15 +400,33 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     }, Math.min(1000, timeoutMs));
   }
 
-  /** Idempotent; emits `closed` once with the first reason. */
-  close(reason: SessionCloseReason): void {
-    if (this.#closed) return;
+  /**
+   * Idempotent; emits `closed` at once with the first reason. The promise settles once the peer
+   * connection has closed (its UDP ports free for another session), or after PC_CLOSE_LIMIT_MS.
+   */
+  close(reason: SessionCloseReason): Promise<void> {
+    if (this.#closed) return this.#released.promise;
     this.#closed = true;
     clearInterval(this.#silenceWatch);
     clearInterval(this.#mediaWatch);
     if (reason === 'ice-failed') this.#diagnoseIce();
     this.#log.info({ reason, ...this.stats }, 'session closed');
-    this.#pc.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
+    const limit = setTimeout(() => {
+      this.#log.warn({ limitMs: PC_CLOSE_LIMIT_MS }, 'peer connection still closing: its ports are handed on anyway');
+      this.#released.resolve();
+    }, PC_CLOSE_LIMIT_MS);
+    this.#pc.close()
+      .catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'))
+      .finally(() => {
+        clearTimeout(limit);
+        this.#released.resolve();
+      });
     this.emit('closed', reason);
+    return this.#released.promise;
+  }
+
+  /** Settles once the session has closed and its peer connection with it (see close()). */
+  get released(): Promise<void> {
+    return this.#released.promise;
   }
 }

@@ -8,6 +8,7 @@ import { CameraStreams } from '../../src/camera/camera-streams.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import type { CameraConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import * as sdpTransform from 'sdp-transform';
 import { UdpPortPool } from '../../src/webrtc/port-pool.ts';
@@ -87,6 +88,15 @@ describe('SessionManager clean-up', () => {
   });
 });
 
+/**
+ * Whether UDP `port` on 127.0.0.1 can be bound right now: another process tries, synchronously, so
+ * nothing in this one (werift closing its sockets) moves meanwhile. dgram's own bind is deferred.
+ */
+function canBindNow(port: number): boolean {
+  const script = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(("127.0.0.1", ${port}))`;
+  return spawnSync('python3', ['-c', script], { timeout: 5000, stdio: 'ignore' }).status === 0;
+}
+
 describe('SessionManager UDP ports', () => {
   const candidatePorts = (sdp: string) => sdpTransform.parse(sdp).media.flatMap((m) => (m.candidates ?? []).map((c) => c.port));
   const uniquePorts = (sdp: string) => [...new Set(candidatePorts(sdp))];
@@ -117,8 +127,39 @@ describe('SessionManager UDP ports', () => {
       assert.match(err.message, /webrtc\.udpPorts/);
       return true;
     });
-    sessions.disconnect('p1');
+    await sessions.disconnect('p1');
     assert.deepEqual(uniquePorts(await offer('p4')), [41802], 'the freed block');
-    sessions.close();
+    await sessions.close();
+  });
+
+  test('a hang-up frees its ports once the peer connection has closed, not before (issue 26 bug 2)', async () => {
+    // The moment a lease is released its port must be bindable (the next session binds it then):
+    // checked with a bind in that very tick.
+    const bindable: boolean[] = [];
+    class WatchedPool extends UdpPortPool {
+      override lease() {
+        const lease = super.lease();
+        if (!lease) return lease;
+        return { ports: lease.ports, release: () => {
+          bindable.push(canBindNow(lease.ports[0]));
+          lease.release();
+        } };
+      }
+    }
+    const { sessions } = manager({ ports: new WatchedPool([41900, 41901], 1) });
+    assert.deepEqual(uniquePorts(await sessions.offer({ sessionId: 'h1', cameraId: 'demo', offerSdp: fixture('echo-show-design') })), [41900]);
+    await sessions.disconnect('h1');
+    await until('the lease released', () => bindable.length === 1, 5000);
+    assert.deepEqual(bindable, [true], 'the port was still bound when its lease was handed back');
+    await sessions.close();
+  });
+
+  test('an answer ready too late for Alexa ends as answer-timeout (before: connect-timeout, the DTLS outcome), its ports freed', async () => {
+    const { sessions } = manager({ ports: new UdpPortPool([41950, 41951], 1), answerTimeoutMs: 1 });
+    await assert.rejects(sessions.offer({ sessionId: 'late', cameraId: 'demo', offerSdp: fixture('echo-show-design') }), { code: 'TIMEOUT' });
+    await until('the late session noted', () => sessions.ended().some((e) => e.id === 'late'), 10_000);
+    assert.equal(sessions.ended().find((e) => e.id === 'late')!.outcome, 'answer-timeout');
+    await until('its ports freed', () => sessions.leasedPortBlocks === 0, 10_000);
+    await sessions.close();
   });
 });
