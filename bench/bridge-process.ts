@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { signatureHeaders } from '../src/http/signature.ts';
+import { signatureHeaders } from '../src/signing/signature.ts';
 import { watchOutput } from './child-output.ts';
 import { childPids } from './proc-stats.ts';
 

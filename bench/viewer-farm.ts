@@ -7,7 +7,7 @@
 import type { SocketOptions, SocketType } from 'node:dgram';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { RTCPeerConnection, RtpPacket } from 'werift';
-import { signatureHeaders } from '../src/http/signature.ts';
+import { signatureHeaders } from '../src/signing/signature.ts';
 import { directive } from '../test/helpers/directives.ts';
 import { echoViewer } from '../test/helpers/echo-offer.ts';
 

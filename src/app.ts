@@ -18,14 +18,14 @@ import { PACKAGE_ROOT, portRange } from './config/load.ts';
 import type { CameraConfig, Config } from './config/schema.ts';
 import { CameraEvents, type EventSourceName } from './events/camera-events.ts';
 import { EventSources, hasMotion } from './events/event-sources.ts';
-import { cameraEventsView, mqttReadiness, onvifReadiness } from './events/event-status.ts';
+import { cameraEventsView, mqttReadiness, onvifReadiness } from './http/event-status.ts';
 import { ConsoleBackend } from './http/console-backend.ts';
 import type { ReadinessReport } from './http/health-routes.ts';
 import type { ConnectionCounts, ConnectionLimits } from './http/connection-guard.ts';
 import { buildHttpServer, buildPublicServer } from './http/server.ts';
 import { RelayClient } from './relay/relay-client.ts';
-import { loadRelayCredentials } from './relay/relay-credentials.ts';
-import { ReplayGuard } from './http/signature.ts';
+import { loadRelayCredentials } from './config/relay-credentials.ts';
+import { ReplayGuard } from './signing/signature.ts';
 import { Metrics } from './metrics.ts';
 import { initiateSessionHandler, NAMESPACE as RTC, sessionConnectedHandler, sessionDisconnectedHandler } from './alexa/rtc-session.ts';
 import { iceServersForWerift } from './webrtc/ice-servers.ts';
@@ -411,7 +411,7 @@ export class App {
     this.#closing ??= (async () => {
       this.#listening = false;
       await Promise.all([this.http.close(), this.publicHttp?.close(), this.relay?.close()]);
-      this.sessions.close();
+      await this.sessions.close();
       this.events.close();
       await Promise.all([this.streams.close(), this.talkback.close(), this.eventSources.close()]);
       this.health.close();

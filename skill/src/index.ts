@@ -6,7 +6,7 @@
  *
  * skill/build.ts bundles this file and its siblings in skill/src/ alone into one .mjs: they may
  * import Node's built-ins only, never ../../src (the build refuses anything else). That is why
- * signature.ts and alexa-errors.ts duplicate a few lines of src/http/signature.ts and
+ * signature.ts and alexa-errors.ts duplicate a few lines of src/signing/signature.ts and
  * src/alexa/messages.ts. The connection to the bridge lives in bridge-client.ts.
  *
  * Environment: BRIDGE_URL (https://…, optionally with a base path; http:// only with

@@ -1,5 +1,5 @@
 /**
- * The HMAC the bridge's `POST /alexa` checks. Duplicates src/http/signature.ts on purpose: the
+ * The HMAC the bridge's `POST /alexa` checks. Duplicates src/signing/signature.ts on purpose: the
  * Lambda is bundled from skill/src/ alone and may not import the bridge's code.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';

@@ -8,7 +8,7 @@ import { EVENT_GATEWAYS } from './event-gateway.ts';
 import { MotionPacer } from './motion-pacer.ts';
 import { LwaTokens } from './lwa.ts';
 import { EventOutbox, type OutboxOptions, type OutboxStatus } from './outbox.ts';
-import type { SignatureLedger } from '../http/signature.ts';
+import type { SignatureLedger } from '../signing/signature.ts';
 import { StoredSignatureLedger } from './signature-ledger.ts';
 import { CloudStore } from './store.ts';
 

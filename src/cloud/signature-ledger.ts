@@ -1,4 +1,4 @@
-import type { SignatureLedger } from '../http/signature.ts';
+import type { SignatureLedger } from '../signing/signature.ts';
 import type { CloudStore } from './store.ts';
 
 /** The seen_signatures table: proxy signatures accepted within the window, kept across restarts. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadRelayCredentials } from '../relay/relay-credentials.ts';
+import { loadRelayCredentials } from './relay-credentials.ts';
 import { isIP, isIPv4 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { loadRelayCredentials, type RelayConfig } from '../relay/relay-credentials.ts';
+import { loadRelayCredentials, type RelayConfig } from './relay-credentials.ts';
 import { ConfigError } from './load.ts';
 import type { Config, ConfigFile } from './schema.ts';
 import { readPrivateJson, writePrivateJson } from '../util/private-file.ts';

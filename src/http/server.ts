@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { AlexaEvent } from '../alexa/messages.ts';
 import { AdminGate } from './admin-auth.ts';
 import { alexaRoute } from './alexa-route.ts';
-import type { ReplayGuard } from './signature.ts';
+import type { ReplayGuard } from '../signing/signature.ts';
 import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
-import { AlexaError, buildErrorResponse, salvageReplyTo, type AlexaEvent } from '../alexa/messages.ts';
-import { ReplayGuard, REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, signReply, TIMESTAMP_HEADER, verifySignature } from '../http/signature.ts';
+import type { AlexaEvent } from '../alexa/messages.ts';
+import { handleSignedDirective } from '../signing/signed-directive.ts';
+import { REPLY_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, type ReplayGuard } from '../signing/signature.ts';
 import { MqttConnection, type MqttConnectionState } from '../util/mqtt-connection.ts';
 import type { Backoff } from '../util/retry.ts';
 import { SampledLog } from '../util/sampled-log.ts';
@@ -138,35 +139,26 @@ export class RelayClient extends EventEmitter<RelayEvents> {
     const correlationData = packet.properties?.correlationData;
     if (!responseTopic || !isReplyTopic(this.#options.bridgeId, responseTopic)) return this.#refuse('no-reply-topic');
     if (payload.length > MAX_DIRECTIVE_BYTES) return this.#refuse('too-large');
-    const now = (this.#options.nowSec ?? (() => Math.floor(Date.now() / 1000)))();
-    const check = verifySignature(
-      this.#options.proxySecret,
-      { timestamp: userProperty(packet, TIMESTAMP_HEADER), signature: userProperty(packet, SIGNATURE_HEADER), body: payload },
-      now,
-    );
-    if (!check.ok) return this.#refuse(check.reason);
-    if (!this.#options.replays.accept(check.mac, check.timestamp, now)) return this.#refuse('replay');
-    this.#answer(payload, check.mac, responseTopic, correlationData).catch((err: unknown) => {
+    this.#answer(payload, packet, responseTopic, correlationData).catch((err: unknown) => {
       this.#log.error({ err }, 'relay: the reply could not be published');
     });
   }
 
-  async #answer(payload: Buffer, mac: string, responseTopic: string, correlationData: Buffer | undefined): Promise<void> {
-    let directive: unknown;
-    let event: AlexaEvent;
-    try {
-      directive = JSON.parse(payload.toString('utf8'));
-      event = await this.#options.dispatch(directive);
-    } catch (err) {
-      this.#log.error({ err }, 'relay: dispatch failed');
-      event = buildErrorResponse(crypto.randomUUID(), salvageReplyTo(directive), new AlexaError(directive === undefined ? 'INVALID_DIRECTIVE' : 'INTERNAL_ERROR', directive === undefined ? 'the directive is not JSON' : 'porchlight failed to handle this directive'));
-    }
-    const text = JSON.stringify(event);
+  async #answer(payload: Buffer, packet: IPublishPacket, responseTopic: string, correlationData: Buffer | undefined): Promise<void> {
+    const { proxySecret, replays, dispatch } = this.#options;
+    const now = (this.#options.nowSec ?? (() => Math.floor(Date.now() / 1000)))();
+    const outcome = await handleSignedDirective(
+      { proxySecret, replays, dispatch, log: this.#log },
+      { timestamp: userProperty(packet, TIMESTAMP_HEADER), signature: userProperty(packet, SIGNATURE_HEADER), body: payload },
+      now,
+    );
+    // Unsigned, forged, stale or replayed: no answer at all, so nobody else on the broker can make the bridge speak.
+    if (outcome.kind === 'refused') return this.#refuse(outcome.reason);
     if (this.#connection.state === 'closed') return;
-    await this.#connection.publish(responseTopic, text, {
+    await this.#connection.publish(responseTopic, outcome.reply.text, {
       ...(correlationData && { correlationData }),
       contentType: 'application/json',
-      userProperties: { [REPLY_SIGNATURE_HEADER]: signReply(this.#options.proxySecret, mac, text) },
+      userProperties: { [REPLY_SIGNATURE_HEADER]: outcome.reply.signature },
     });
     this.#served += 1;
     this.emit('served');

@@ -8,7 +8,7 @@
  * names the function (SMAPI refuses an endpoint whose trigger is missing).
  */
 import { relaySetup } from '../relay-setup/relay-setup.ts';
-import type { RelayConfig } from '../relay/relay-credentials.ts';
+import type { RelayConfig } from '../config/relay-credentials.ts';
 import { readStoredSecrets, secretsFile, updateStoredSecrets } from '../config/secrets.ts';
 import { CodedError } from '../util/coded-error.ts';
 import { LoginError, LwaSession, login } from './lwa-login.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { DEMO_CLIP } from '../../src/config/load.ts';
-import { signatureHeaders, signReply } from '../../src/http/signature.ts';
+import { signatureHeaders, signReply } from '../../src/signing/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { launchChromium, type ChromiumBrowser } from '../helpers/chromium-viewer.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';

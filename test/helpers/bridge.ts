@@ -7,7 +7,7 @@ import { App, type AppOptions } from '../../src/app.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { withSecrets } from '../../src/config/secrets.ts';
 import { createLogger } from '../../src/log.ts';
-import { signatureHeaders } from '../../src/http/signature.ts';
+import { signatureHeaders } from '../../src/signing/signature.ts';
 
 export const PROXY_SECRET = 'test-proxy-secret-0123456789abcdef';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { alexaSchemaErrors } from '../helpers/alexa-schema.ts';
-import { MAX_SKEW_SEC, signatureHeaders } from '../../src/http/signature.ts';
+import { MAX_SKEW_SEC, signatureHeaders } from '../../src/signing/signature.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
 

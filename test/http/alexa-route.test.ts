@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sign, signatureHeaders, signReply } from '../../src/http/signature.ts';
+import { sign, signatureHeaders, signReply } from '../../src/signing/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { ADMIN_TOKEN, PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';

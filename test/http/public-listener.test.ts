@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { hostAllowed } from '../../src/http/server.ts';
-import { signatureHeaders } from '../../src/http/signature.ts';
+import { signatureHeaders } from '../../src/signing/signature.ts';
 import { ADMIN_TOKEN, PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { discoverDirective } from '../helpers/directives.ts';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_CLIP } from '../../src/config/load.ts';
-import { signatureHeaders } from '../../src/http/signature.ts';
+import { signatureHeaders } from '../../src/signing/signature.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { discoverDirective } from '../helpers/directives.ts';
 

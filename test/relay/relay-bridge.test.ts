@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { RtpPacket } from 'werift';
-import { signatureHeaders, signReply, SIGNATURE_HEADER, TIMESTAMP_HEADER, REPLY_SIGNATURE_HEADER } from '../../src/http/signature.ts';
+import { signatureHeaders, signReply, SIGNATURE_HEADER, TIMESTAMP_HEADER, REPLY_SIGNATURE_HEADER } from '../../src/signing/signature.ts';
 import { ADMIN_TOKEN, startBridge, PROXY_SECRET, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';

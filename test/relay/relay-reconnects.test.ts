@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { RelayClient } from '../../src/relay/relay-client.ts';
-import { ReplayGuard } from '../../src/http/signature.ts';
+import { ReplayGuard } from '../../src/signing/signature.ts';
 import { until } from '../helpers/until.ts';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.ts';
 import { makePki, type Pki } from '../fixtures/relay-pki.ts';

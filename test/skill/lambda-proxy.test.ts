@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { buildSkill, type SkillBuild } from '../../skill/build.ts';
 import { writeZip } from '../../skill/zip.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
-import { signReply, signatureHeaders } from '../../src/http/signature.ts';
+import { signReply, signatureHeaders } from '../../src/signing/signature.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
 import { PROXY_SECRET, startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive, discoverDirective } from '../helpers/directives.ts';

@@ -1,8 +1,8 @@
 import type { CameraEventsView, EventSourceView } from '../web/console-api.ts';
-import type { CameraEvents } from './camera-events.ts';
-import type { EventSources } from './event-sources.ts';
-import type { MqttStatus } from './mqtt-source.ts';
-import type { OnvifStatus } from './onvif-source.ts';
+import type { CameraEvents } from '../events/camera-events.ts';
+import type { EventSources } from '../events/event-sources.ts';
+import type { MqttStatus } from '../events/mqtt-source.ts';
+import type { OnvifStatus } from '../events/onvif-source.ts';
 
 /** How event sources look to people: the console's camera card and /readyz. No I/O. */
 

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplayGuard, sign, verifySignature } from '../../src/http/signature.ts';
+import { ReplayGuard, sign, verifySignature } from '../../src/signing/signature.ts';
 
 const secret = 'a-secret-of-enough-length';
 const body = Buffer.from('{"directive":{}}');
