@@ -32,7 +32,7 @@ import { iceServersForWerift } from './webrtc/ice-servers.ts';
 import { bridgeAddresses, gatherAddressCount } from './webrtc/interfaces.ts';
 import { UdpPortPool } from './webrtc/port-pool.ts';
 import { installSrtpKeyCache } from './webrtc/srtp-key-cache.ts';
-import { weriftPatched } from './webrtc/werift-guard.ts';
+import { checkWeriftPatch, unpatchedWeriftMessage, type WeriftPatchCheck } from './webrtc/werift-guard.ts';
 import { SessionManager } from './webrtc/session-manager.ts';
 import type { Backoff } from './util/retry.ts';
 
@@ -118,6 +118,8 @@ export class App {
   #ffmpeg: FfmpegStatus = {};
   readonly #ffmpegPathOverride: string | undefined;
   #listening = false;
+  /** Read once: the werift bundle on disk does not change under a running bridge. */
+  readonly #weriftPatch: WeriftPatchCheck = checkWeriftPatch();
   /** Connections both HTTP listeners closed, for /metrics. */
   readonly #httpConnections: ConnectionCounts = { idleClosed: 0, refused: 0 };
   #closing: Promise<void> | undefined;
@@ -315,9 +317,7 @@ export class App {
     if (this.#ffmpeg.error) this.log.warn({ reason: this.#ffmpeg.error }, 'ffmpeg not found: cameras cannot stream');
     else this.log.info({ path: this.#ffmpeg.path, source: this.#ffmpeg.source, version: this.#ffmpeg.version, release: this.#ffmpeg.release }, 'ffmpeg found');
     if (this.#ffmpeg.version && !this.#ffmpeg.release) this.log.warn({ version: this.#ffmpeg.version }, 'ffmpeg version not recognised: using the flags of ffmpeg 5.1 and later');
-    if (!weriftPatched()) {
-      this.log.error('werift is not patched (patches/werift+0.25.2.patch): one spoofed datagram could end a live view; reinstall with npm ci (it runs patch-package) with patches/ present');
-    }
+    if (!this.#weriftPatch.patched) this.log.error({ missing: this.#weriftPatch.missing }, unpatchedWeriftMessage(this.#weriftPatch));
     this.health.start();
     this.cloud.start();
     this.eventSources.start();
@@ -358,7 +358,7 @@ export class App {
       cameras: { ok: true, ...cameras },
       sessions: { ok: true, active: this.sessions.size },
       // An install without porchlight's werift patch is open to spoofed datagrams: not ready.
-      webrtc: { ok: weriftPatched(), weriftPatched: weriftPatched() },
+      webrtc: { ok: this.#weriftPatch.patched, weriftPatched: this.#weriftPatch.patched },
       // Informational like cameras: a broker that is down stops no live view.
       ...(this.eventSources.mqttStatus() && { mqtt: { ok: true, ...mqttReadiness(this.eventSources.mqttStatus()!) } }),
       // Informational: POST /alexa may still be reachable while the broker is not.

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { Detection } from '../alexa/ports.ts';
 import { SampledLog } from '../util/sampled-log.ts';
 import { OncePerCause } from '../util/once-per-cause.ts';
 import type { CameraEventKind } from './onvif-topics.ts';
 
 export type EventSourceName = 'onvif' | 'mqtt' | 'http';
-export type Detection = 'DETECTED' | 'NOT_DETECTED';
 
 export interface MotionReading {
   value: Detection;

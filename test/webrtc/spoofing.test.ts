@@ -23,7 +23,7 @@ import { startBridge, type TestBridge } from '../helpers/bridge.ts';
 import { directive } from '../helpers/directives.ts';
 import { echoViewer } from '../helpers/echo-offer.ts';
 import { until } from '../helpers/until.ts';
-import { weriftPatched } from '../../src/webrtc/werift-guard.ts';
+import { checkWeriftPatch } from '../../src/webrtc/werift-guard.ts';
 
 const RTC = 'Alexa.RTCSessionController';
 /** No other test uses these ports. */
@@ -237,7 +237,7 @@ const isStunSuccess = (message: Buffer) => message.length >= 20 && message.readU
 // --- the tests ------------------------------------------------------------------------------------
 
 test('the werift that Node loads carries porchlight\'s patch', () => {
-  assert.ok(weriftPatched(), 'werift is unpatched: run npm ci (its postinstall runs patch-package)');
+  assert.deepEqual(checkWeriftPatch().missing, [], 'werift is unpatched: run npm ci (its postinstall runs patch-package)');
 });
 
 test('DTLS alerts, unknown records and garbage from another host, to every port of the range, do not stop the video', async (t) => {
