@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleStatus, WatchRequest } from '../web/console-api.ts';
@@ -68,6 +68,16 @@ function asset(name: string, type: string, transform: (text: string) => string =
   return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
 }
 
+/**
+ * The page's script, one ES module per file of src/web (console.ts the entry), by the URL the
+ * modules import each other with: /<name>.js. The directory is listed, so a new module needs
+ * nothing here; console-api.ts, types only, comes out as an empty module nobody asks for.
+ */
+function scriptModules(): Map<string, Asset> {
+  const names = readdirSync(WEB_DIR).filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'));
+  return new Map(names.map((name) => [`/${name.slice(0, -'.ts'.length)}.js`, asset(name, 'text/javascript; charset=utf-8', stripTypes)]));
+}
+
 /** The page is the same for everyone and holds no data; it may be cached but must be revalidated. */
 const PAGE_HEADERS = {
   'cache-control': 'no-cache',
@@ -102,18 +112,18 @@ const watchBody = {
 } as const;
 
 /**
- * The web console: the page at `/` (index.html, console.css, and console.ts served as JavaScript
- * with its types stripped once, here, at start), its API under /api (admin token), and live
- * status over the WebSocket /api/ws. Needs @fastify/websocket registered on the server.
+ * The web console: the page at `/` (index.html, console.css, and the script's modules, console.js
+ * first, served as JavaScript with their types stripped once, here, at start), its API under /api
+ * (admin token), and live status over the WebSocket /api/ws. Needs @fastify/websocket registered
+ * on the server.
  */
 export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, options) => {
   const gate = options.adminGate ?? new AdminGate(options.adminToken, { log: app.log as Logger });
   const { backend } = options;
   const page = asset('index.html', 'text/html; charset=utf-8');
-  const script = asset('console.ts', 'text/javascript; charset=utf-8', stripTypes);
   const style = asset('console.css', 'text/css; charset=utf-8');
   app.get('/', serve(page));
-  app.get('/console.js', serve(script));
+  for (const [path, script] of scriptModules()) app.get(path, serve(script));
   app.get('/console.css', serve(style));
 
   /** Live sockets' push functions: after a watch or hang-up they look at once, not at the next poll. */

@@ -1,6 +1,6 @@
 /**
- * The console's API as JSON, shared by the server (src/http/console-*.ts) and the page
- * (console.ts, which imports these types only, so nothing of this file reaches the browser).
+ * The console's API as JSON, shared by the server (src/http/console-*.ts) and the page's modules
+ * (which import these types only, so nothing of this file runs in the browser).
  * Self-contained on purpose: no imports, so the page's tsconfig needs neither Node nor server code.
  */
 

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ConsoleBackend, type ConsoleBackendOptions } from '../../src/http/console-backend.ts';
@@ -169,16 +170,31 @@ describe('console routes', () => {
 
   const authed = { authorization: `Bearer ${TOKEN}` };
 
-  test('the page, its script with the types stripped, and its style; revalidated by ETag', async () => {
+  test('the page, its script’s modules with the types stripped, and its style; revalidated by ETag', async () => {
     const page = await fetch(`${url}/`);
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('cache-control'), 'no-cache');
     const script = await fetch(`${url}/console.js`);
     const js = await script.text();
     assert.match(js, /const TOKEN_KEY = 'porchlight.adminToken';/);
-    assert.doesNotMatch(js, /^\s*import type|: Promise<void>/m);
-    // It parses as JavaScript.
-    assert.doesNotThrow(() => new Function(js.replace(/^export \{\};$/m, '')));
+    // Every module console.js imports, and every one they import, is there as JavaScript the
+    // browser can load as an ES module (a Map's loop reaches the entries added during it).
+    const modules = new Map([['/console.js', js]]);
+    for (const [, source] of modules) {
+      for (const [, name] of source.matchAll(/^import\b[^;]*?\bfrom '\.\/([\w-]+\.js)';/gm)) {
+        if (modules.has(`/${name}`)) continue;
+        const response = await fetch(`${url}/${name}`);
+        assert.equal(response.status, 200, name);
+        assert.equal(response.headers.get('content-type'), 'text/javascript; charset=utf-8', name);
+        modules.set(`/${name}`, await response.text());
+      }
+    }
+    assert.ok(modules.size > 1, 'console.js imports its parts');
+    for (const [path, source] of modules) {
+      assert.doesNotMatch(source, /^\s*import type|: Promise<void>|^\s*(export )?interface /m, path);
+      const check = spawnSync(process.execPath, ['--input-type=module', '--check'], { input: source, encoding: 'utf8' });
+      assert.equal(check.status, 0, `${path} does not parse as a module: ${check.stderr}`);
+    }
     const again = await fetch(`${url}/console.js`, { headers: { 'if-none-match': script.headers.get('etag')! } });
     assert.equal(again.status, 304);
     assert.equal((await fetch(`${url}/console.css`)).headers.get('content-type'), 'text/css; charset=utf-8');
