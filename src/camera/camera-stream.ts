@@ -1,13 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { buildFfmpegArgs, FfmpegArgsError, videoPlan, type TranscodeMode, type VideoPlan, type VideoSourceInfo } from './ffmpeg-args.ts';
-import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
+import type { Backoff } from '../util/retry.ts';
+import type { TranscodeMode, VideoPlan, VideoSourceInfo } from './ffmpeg-args.ts';
 import type { FfmpegVersion } from './ffmpeg-path.ts';
+import { FfmpegSupervisor, type RtpPorts, type StreamFailure, type SupervisorStateKind } from './ffmpeg-supervisor.ts';
 import { startsKeyframe } from './h264.ts';
 import { KeyframeCache } from './keyframe-cache.ts';
 import { parseRtpHeader, rtpPayload } from './rtp.ts';
 import { RtpIntake } from './rtp-intake.ts';
 import type { MediaPacket, StreamViewer } from './viewer.ts';
+
+export type { StreamFailure } from './ffmpeg-supervisor.ts';
 
 export interface CameraStreamOptions {
   id: string;
@@ -21,23 +24,25 @@ export interface CameraStreamOptions {
   /** Parsed at start-up; undefined = a current ffmpeg (≥ 5.1). Picks flags that 4.x knows. */
   ffmpegVersion?: FfmpegVersion;
   log: Logger;
-  restartInitialMs?: number;
-  restartMaxMs?: number;
+  /** Between ffmpeg restarts; default 1 s doubling to 30 s. */
+  restart?: Backoff;
   /** No video for this long while running: ffmpeg is stuck (it can take 3× its -timeout). */
   stallTimeoutMs?: number;
+  /** Restarting without video this long, the stream is `down` (its sessions end); default DOWN_MS. */
+  downMs?: number;
 }
 
 export type CameraStreamState = 'idle' | 'starting' | 'streaming' | 'restarting' | 'failed' | 'closed';
-
-export interface StreamFailure {
-  code: string;
-  message: string;
-}
 
 export interface CameraStreamEvents {
   state: [state: CameraStreamState];
   /** ffmpeg ended or stalled without being asked to; a restart follows unless it cannot help. */
   failure: [failure: StreamFailure];
+  /**
+   * Viewers would stare at a frozen frame: restarting has not brought video back within downMs,
+   * the stream failed for good, or it closed. `reason` is for the log.
+   */
+  down: [reason: string];
   closed: [];
 }
 
@@ -61,56 +66,55 @@ export interface CameraStreamStatus {
   warmFor?: string[];
 }
 
-const VIDEO_PT = 96;
-const AUDIO_PT = 111;
-const VIDEO_SSRC = 0x5eed0001;
-const AUDIO_SSRC = 0x5eed0002;
-const G711_PT = 0; // PCMU's static payload type
-const G711_SSRC = 0x5eed0003;
-/** A run this long counts as healthy: the next failure starts the backoff from the beginning. */
-const STABLE_RUN_MS = 30_000;
+/** A restart that brings video back within this is a hiccup; longer, the Echo is staring at a frozen frame. */
+export const DOWN_MS = 30_000;
 
 /**
- * One camera's media: a single ffmpeg pulling the camera, its RTP fanned out to every viewer.
- * Started by the first viewer (or at once with preload), stopped `lingerMs` after the last leaves,
- * restarted with backoff when ffmpeg dies, keeping its viewers throughout.
+ * One camera's media: a single ffmpeg (kept by an FfmpegSupervisor) pulling the camera, its RTP
+ * fanned out to every viewer. Started by the first viewer (or at once with preload), stopped
+ * `lingerMs` after the last leaves, keeping its viewers through ffmpeg's restarts.
  */
 export class CameraStream extends EventEmitter<CameraStreamEvents> {
   readonly id: string;
   readonly #options: CameraStreamOptions;
   readonly #log: Logger;
+  readonly #supervisor: FfmpegSupervisor;
   readonly #viewers = new Map<string, StreamViewer>();
   /** Reasons to keep running without a viewer (motion, a press), each with its expiry timer. */
   readonly #holds = new Map<string, NodeJS.Timeout | undefined>();
   readonly #cache = new KeyframeCache();
   #state: CameraStreamState = 'idle';
-  #intake: RtpIntake | undefined;
-  #process: FfmpegProcess | undefined;
-  #plan: VideoPlan | undefined;
-  #source: VideoSourceInfo | undefined;
+  /** The sockets ffmpeg sends to, opened by the first run and kept until close. */
+  #intake: Promise<RtpIntake> | undefined;
   #lastFailure: StreamFailure | undefined;
-  #restarts = 0;
-  #starts = 0;
-  #backoffMs: number;
   #runStartedAt = 0;
-  /** When the plan (copy ↔ transcode) last changed: a camera flipping what it advertises backs off. */
-  #lastReplanAt = Number.NEGATIVE_INFINITY;
-  #lastVideoAt = 0;
   #packets = { video: 0, audio: 0 };
   #bytes = { video: 0, audio: 0 };
-  /** Set on restart: the first packet of the new run tells viewers their RTP is about to jump. */
+  /** Set when a run ended unasked: the first packet of the next tells viewers their RTP is about to jump. */
   #sourceJumped = false;
   #lingerTimer: NodeJS.Timeout | undefined;
-  #restartTimer: NodeJS.Timeout | undefined;
-  #watchdog: NodeJS.Timeout | undefined;
-  #starting: Promise<void> | undefined;
+  #downTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(options: CameraStreamOptions) {
     super();
     this.id = options.id;
     this.#options = options;
     this.#log = options.log;
-    this.#backoffMs = options.restartInitialMs ?? 1000;
+    this.#supervisor = new FfmpegSupervisor({
+      url: options.url,
+      transcode: options.transcode,
+      ffmpegPath: options.ffmpegPath,
+      ...(options.ffmpegVersion && { ffmpegVersion: options.ffmpegVersion }),
+      ...(options.restart && { restart: options.restart }),
+      ...(options.stallTimeoutMs !== undefined && { stallTimeoutMs: options.stallTimeoutMs }),
+      rtpPorts: () => this.#rtpPorts(),
+      wanted: () => this.#inUse(),
+      log: options.log,
+    });
+    this.#supervisor.on('state', (kind) => this.#onSupervisorState(kind));
+    this.#supervisor.on('failure', (failure) => this.#onFailure(failure));
+    this.#supervisor.on('replan', () => this.#onRunEnded());
     if (options.preload) this.#ensureRunning();
   }
 
@@ -123,17 +127,18 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   status(): CameraStreamStatus {
+    const { plan, source, pid } = this.#supervisor;
     return {
       state: this.#state,
       viewers: this.#viewers.size,
-      restarts: this.#restarts,
-      starts: this.#starts,
+      restarts: this.#supervisor.restarts,
+      starts: this.#supervisor.starts,
       packets: { ...this.#packets },
       bytes: { ...this.#bytes },
-      ...(this.#plan && { plan: this.#plan }),
-      ...(this.#source && { source: this.#source }),
+      ...(plan && { plan }),
+      ...(source && { source }),
       ...(this.#lastFailure && { lastFailure: this.#lastFailure }),
-      ...(this.#process?.pid !== undefined && { pid: this.#process.pid }),
+      ...(pid !== undefined && { pid }),
       ...(this.#cache.hasKeyframe && { keyframeAgeMs: this.#cache.keyframeAgeMs() }),
       ...(this.#holds.size > 0 && { warmFor: [...this.#holds.keys()] }),
     };
@@ -207,23 +212,31 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = setTimeout(() => {
       this.#lingerTimer = undefined;
-      if (!this.#inUse()) void this.#stop('idle');
+      if (this.#inUse()) return;
+      this.#cache.clear();
+      this.#supervisor.stop();
     }, this.#options.lingerMs);
   }
 
-  /** Idempotent: stops ffmpeg, closes the sockets, forgets the viewers. */
-  async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    const stopped = this.#stop('closed');
+  /** Idempotent: stops ffmpeg, closes the sockets, forgets the viewers; resolves once ffmpeg has exited. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#cache.clear();
+    this.#setState('closed');
     this.#viewers.clear();
     for (const timer of this.#holds.values()) clearTimeout(timer);
     this.#holds.clear();
-    await this.#starting?.catch(() => {});
-    // A start that was opening the sockets may have spawned ffmpeg after #stop: stop that too.
-    await Promise.all([stopped, this.#process?.close()]);
-    this.#process = undefined;
-    this.#intake?.close();
+    await this.#supervisor.close();
+    // The supervisor prepares no run any more: the sockets can go.
+    const intake = this.#intake;
     this.#intake = undefined;
+    (await intake?.catch(() => undefined))?.close();
     this.emit('closed');
   }
 
@@ -231,56 +244,73 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     if (this.#state === state || this.#state === 'closed') return;
     this.#state = state;
     this.emit('state', state);
+    this.#watchForDown(state);
+  }
+
+  /** A restart that has not brought video back within downMs, a failure for good, or close: viewers are told. */
+  #watchForDown(state: CameraStreamState): void {
+    if (state === 'restarting') {
+      const downMs = this.#options.downMs ?? DOWN_MS;
+      this.#downTimer ??= setTimeout(() => {
+        this.#downTimer = undefined;
+        if (this.#state !== 'streaming') this.emit('down', `no video from the camera for ${Math.round(downMs / 1000)} s`);
+      }, downMs);
+      return;
+    }
+    if (state === 'starting') return; // part of the restart: the bound keeps counting
+    clearTimeout(this.#downTimer);
+    this.#downTimer = undefined;
+    if (state === 'failed') this.emit('down', `its stream failed: ${this.#lastFailure?.message ?? 'cannot start'}`);
+    else if (state === 'closed') this.emit('down', 'its stream closed');
   }
 
   #ensureRunning(): void {
-    if (this.#process || this.#restartTimer || this.#starting || this.#state === 'closed') return;
-    this.#starting = this.#start()
-      .catch((err: unknown) => this.#fail({ code: 'START_FAILED', message: (err as Error).message }, false))
-      .finally(() => (this.#starting = undefined));
+    if (this.#state !== 'closed') this.#supervisor.start();
   }
 
-  async #start(): Promise<void> {
-    this.#setState('starting');
-    this.#intake ??= await this.#openIntake();
-    if (this.#state === 'closed' || this.#state === 'idle') return;
-    let args: string[];
-    try {
-      this.#plan = videoPlan({ transcode: this.#options.transcode, ...(this.#source && { video: this.#source }) });
-      args = buildFfmpegArgs({
-        url: this.#options.url,
-        transcode: this.#options.transcode,
-        ...(this.#source && { video: this.#source }),
-        ...(this.#options.ffmpegVersion && { ffmpegVersion: this.#options.ffmpegVersion }),
-        videoRtp: { port: this.#intake.videoPort, payloadType: VIDEO_PT, ssrc: VIDEO_SSRC },
-        audioRtp: { port: this.#intake.audioPort, payloadType: AUDIO_PT, ssrc: AUDIO_SSRC },
-        g711Rtp: { port: this.#intake.g711Port, payloadType: G711_PT, ssrc: G711_SSRC },
-      });
-    } catch (err) {
-      if (err instanceof FfmpegArgsError) return this.#fail({ code: err.code, message: err.message }, false);
-      throw err;
+  #onSupervisorState(kind: SupervisorStateKind): void {
+    switch (kind) {
+      case 'starting': return this.#setState('starting');
+      // 'streaming' waits for the first video packet.
+      case 'running': this.#runStartedAt = Date.now(); return;
+      case 'waiting': return this.#setState('restarting');
+      case 'failed': return this.#setState('failed');
+      case 'idle': return this.#setState('idle');
+      case 'closed': return; // close() says so itself
     }
-    const process = new FfmpegProcess({ ffmpegPath: this.#options.ffmpegPath, args, log: this.#log });
-    this.#process = process;
-    process.on('streams', ({ video }) => this.#onSourceKnown(video));
-    process.once('exit', (exit) => this.#onExit(process, exit));
-    this.#runStartedAt = Date.now();
-    this.#lastVideoAt = this.#runStartedAt;
-    this.#log.info({ plan: this.#plan.mode, reason: this.#plan.reason }, 'starting ffmpeg');
-    process.start();
-    this.#starts += 1;
-    this.#startWatchdog();
   }
 
-  async #openIntake(): Promise<RtpIntake> {
-    const intake = await RtpIntake.open();
-    intake.on('packet', (kind, data) => this.#onPacket(kind, data));
-    return intake;
+  #onFailure(failure: StreamFailure): void {
+    this.#lastFailure = failure;
+    this.emit('failure', failure);
+    this.#onRunEnded();
+  }
+
+  /** The run ended unasked (failed, stalled, re-planned): its GOP is stale, and the next run's RTP jumps. */
+  #onRunEnded(): void {
+    this.#cache.clear();
+    this.#sourceJumped = true;
+  }
+
+  /** Opened once; a failed open is retried by the next run. */
+  #rtpPorts(): Promise<RtpPorts> {
+    if (this.#state === 'closed') return Promise.reject(new Error(`camera stream ${this.id} is closed`));
+    this.#intake ??= RtpIntake.open().then(
+      (intake) => {
+        intake.on('packet', (kind, data) => this.#onPacket(kind, data));
+        return intake;
+      },
+      (err: unknown) => {
+        this.#intake = undefined;
+        throw err;
+      },
+    );
+    return this.#intake.then((intake) => ({ video: intake.videoPort, audio: intake.audioPort, g711: intake.g711Port }));
   }
 
   #onPacket(kind: MediaPacket['kind'], data: Buffer): void {
     const header = parseRtpHeader(data);
-    if (!header || !this.#process) return;
+    if (!header || !this.#supervisor.running) return;
     const keyframe = kind === 'video' && startsKeyframe(rtpPayload(data, header));
     // The camera's audio is counted once, as its Opus copy.
     if (kind !== 'g711') {
@@ -288,7 +318,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       this.#bytes[kind] += data.length;
     }
     if (kind === 'video') {
-      this.#lastVideoAt = Date.now();
+      this.#supervisor.videoArrived();
       this.#cache.push(data, header);
       if (this.#state !== 'streaming') this.#onStreaming();
     }
@@ -303,120 +333,5 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   #onStreaming(): void {
     this.#setState('streaming');
     this.#log.info({ startupMs: Date.now() - this.#runStartedAt }, 'camera streaming');
-  }
-
-  /** ffmpeg printed the camera's real stream: restart at once if it calls for another plan. */
-  #onSourceKnown(video: VideoSourceInfo | undefined): void {
-    if (!video) return;
-    this.#source = { codec: video.codec, ...(video.profile && { profile: video.profile }), ...(video.width && { width: video.width }), ...(video.height && { height: video.height }) };
-    let plan: VideoPlan;
-    try {
-      plan = videoPlan({ transcode: this.#options.transcode, video: this.#source });
-    } catch (err) {
-      if (err instanceof FfmpegArgsError) this.#fail({ code: err.code, message: err.message }, false);
-      return;
-    }
-    if (plan.mode === this.#plan?.mode) return;
-    this.#log.info({ from: this.#plan?.mode, to: plan.mode, reason: plan.reason }, 'camera stream needs another plan: restarting ffmpeg');
-    this.#restartNow();
-  }
-
-  #restartNow(): void {
-    const process = this.#process;
-    this.#process = undefined;
-    this.#stopWatchdog();
-    this.#cache.clear();
-    this.#sourceJumped = true;
-    // A camera that flips what it advertises must not restart ffmpeg every second: a re-plan
-    // soon after the previous one waits with the same backoff as a restart after a failure.
-    const now = Date.now();
-    const delay = now - this.#lastReplanAt < STABLE_RUN_MS ? this.#backoffMs : 0;
-    this.#lastReplanAt = now;
-    if (delay > 0) this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.restartMaxMs ?? 30_000);
-    void process?.close().finally(() => {
-      if (this.#state === 'closed' || this.#state === 'idle') return;
-      if (delay === 0) return this.#ensureRunning();
-      this.#log.info({ retryInMs: delay }, 'camera changed its stream again soon after: re-planning with backoff');
-      this.#setState('restarting');
-      clearTimeout(this.#restartTimer);
-      this.#restartTimer = setTimeout(() => {
-        this.#restartTimer = undefined;
-        if (!this.#inUse()) return this.#setState('idle');
-        this.#restarts += 1;
-        this.#ensureRunning();
-      }, delay);
-    });
-  }
-
-  #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
-    if (this.#process !== process) return; // a replaced or stopped run
-    this.#process = undefined;
-    this.#stopWatchdog();
-    const failure = exit.failure
-      ? { code: exit.failure.code, message: exit.failure.message }
-      : { code: 'FFMPEG_EXITED', message: `ffmpeg stopped (${exit.signal ?? `exit code ${exit.code}`}) after ${Math.round(exit.runtimeMs / 1000)} s` };
-    if (exit.runtimeMs >= STABLE_RUN_MS) this.#backoffMs = this.#options.restartInitialMs ?? 1000;
-    // FfmpegProcess has already warned with ffmpeg's own words; this line adds the retry plan.
-    this.#fail(failure, true, exit.failure ? 'info' : 'warn');
-  }
-
-  #fail(failure: StreamFailure, retry: boolean, level: 'info' | 'warn' = 'warn'): void {
-    if (this.#state === 'closed') return;
-    this.#lastFailure = failure;
-    this.#log[level]({ code: failure.code, reason: failure.message, retryInMs: retry ? this.#backoffMs : undefined }, 'camera stream failed');
-    this.emit('failure', failure);
-    this.#cache.clear();
-    if (!retry) {
-      this.#setState('failed');
-      return;
-    }
-    this.#setState('restarting');
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#options.restartMaxMs ?? 30_000);
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      if (!this.#inUse()) return this.#setState('idle');
-      this.#restarts += 1;
-      this.#sourceJumped = true;
-      this.#ensureRunning();
-    }, delay);
-  }
-
-  #startWatchdog(): void {
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
-    this.#watchdog = setInterval(() => {
-      const process = this.#process;
-      if (!process || Date.now() - this.#lastVideoAt < stallMs) return;
-      this.#log.warn({ stallMs }, 'no video from the camera: stopping ffmpeg');
-      this.#process = undefined;
-      this.#stopWatchdog();
-      void process.close();
-      this.#fail({ code: 'STALLED', message: `no video from the camera for ${Math.round(stallMs / 1000)} s` }, true);
-    }, Math.min(1000, stallMs));
-  }
-
-  #stopWatchdog(): void {
-    clearInterval(this.#watchdog);
-    this.#watchdog = undefined;
-  }
-
-  #stop(state: 'idle' | 'closed'): Promise<void> {
-    clearTimeout(this.#lingerTimer);
-    clearTimeout(this.#restartTimer);
-    this.#lingerTimer = undefined;
-    this.#restartTimer = undefined;
-    this.#stopWatchdog();
-    const process = this.#process;
-    this.#process = undefined;
-    if (process) this.#log.info({ state }, 'stopping ffmpeg');
-    this.#cache.clear();
-    this.#backoffMs = this.#options.restartInitialMs ?? 1000;
-    if (state === 'closed') {
-      this.#state = 'closed';
-      this.emit('state', 'closed');
-    } else {
-      this.#setState('idle');
-    }
-    return process?.close() ?? Promise.resolve();
   }
 }

@@ -11,6 +11,8 @@ export interface CameraStreamsOptions {
   /** Parsed with the path; undefined = unknown, treated as a current ffmpeg. */
   ffmpegVersion?: () => FfmpegVersion | undefined;
   log: Logger;
+  /** A stream restarting without video this long is `down` and its sessions end; default DOWN_MS (30 s). */
+  downMs?: number;
   /** Called with each stream when it is made, to follow its failures (health). */
   onStream?: (stream: CameraStream) => void;
 }
@@ -51,6 +53,7 @@ export class CameraStreams {
       lingerMs: (camera.lingerSec ?? this.#options.defaultLingerSec) * 1000,
       ffmpegPath: this.#options.ffmpegPath() ?? 'ffmpeg',
       ...(version && { ffmpegVersion: version }),
+      ...(this.#options.downMs !== undefined && { downMs: this.#options.downMs }),
       log: this.#options.log.child({ cameraId: camera.id }),
     });
     this.#streams.set(camera.id, stream);

@@ -1,10 +1,11 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import type { Logger } from 'pino';
 
 /**
  * Why a viewer never connected, in words a person can act on: which kinds of ICE candidates each
- * side offered (type, transport, network class) and what to change. Pure: the texts carry no
- * address, so they may go to the log at warn, the console and error messages; the addresses
- * themselves are for debug logs only.
+ * side offered (type, transport, network class) and what to change. The texts carry no address,
+ * so they may go to the log at warn, the console and error messages; the addresses themselves
+ * are for debug logs only.
  */
 
 export interface CandidateFacts {
@@ -100,4 +101,50 @@ export function explainIceFailure(facts: IceFailureFacts): string {
     hint = 'porchlight and the viewer cannot reach each other directly: add a TURN server both can reach to webrtc.iceServers (turn:host:3478 with username and credential)';
   }
   return `ICE failed: ${checked}. ${offered}. Hint: ${hint}.`;
+}
+
+/** werift's CandidatePairState.SUCCEEDED (not exported from its index). */
+const CANDIDATE_PAIR_SUCCEEDED = 3;
+
+/** What the diagnosis reads of werift's ICE transports (RTCPeerConnection.iceTransports). */
+export interface IceTransportView {
+  connection: {
+    nominated?: unknown;
+    remoteCandidates: ReadonlyArray<{ type: string; transport: string; host: string; port: number }>;
+    checkList: ReadonlyArray<{ state: number }>;
+  };
+}
+
+/** Some candidate pair got an answer (the viewer may not have nominated it yet). */
+export function icePairSucceeded(transports: readonly IceTransportView[]): boolean {
+  return transports.some((t) => Boolean(t.connection.nominated) || t.connection.checkList.some((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED));
+}
+
+/** A TURN server is configured (whether or not it gave this session a relay). */
+export function turnConfigured(iceServers: ReadonlyArray<{ urls: string | string[] }>): boolean {
+  return iceServers.some((s) => [s.urls].flat().some((url) => /^turns?:/i.test(url)));
+}
+
+export interface IceFailureReport {
+  /** werift's ICE transports, read before the peer connection closes (it forgets its candidates then). */
+  transports: readonly IceTransportView[];
+  /** The candidates of porchlight's answer. */
+  local: CandidateFacts[];
+  turnConfigured: boolean;
+  log: Logger;
+}
+
+/**
+ * Diagnoses a session that ended with `ice-failed`: logs what each side offered (types and
+ * networks at warn, addresses at debug) and returns the text for the console.
+ */
+export function diagnoseIceFailure({ transports, local, turnConfigured, log }: IceFailureReport): string {
+  // The offer's candidates and the peer-reflexive ones its checks came from.
+  const remote = distinct(transports.flatMap((t) => t.connection.remoteCandidates.map((c) => ({ type: c.type, protocol: c.transport.toLowerCase(), address: c.host, port: c.port }))));
+  const pairs = transports.flatMap((t) => t.connection.checkList);
+  const succeeded = pairs.filter((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED).length;
+  const detail = explainIceFailure({ local, remote, pairs: pairs.length, succeeded, turnConfigured });
+  log.warn({ reason: 'ice-failed', porchlight: summarizeCandidates(local), viewer: summarizeCandidates(remote), pairs: pairs.length }, detail);
+  log.debug({ porchlight: listCandidates(local), viewer: listCandidates(remote) }, 'candidates of the failed session');
+  return detail;
 }

@@ -1,5 +1,5 @@
 /**
- * SDP negotiation for Alexa's offers (Echo's quirks: DESIGN.md, "WebRTC and media notes").
+ * SDP negotiation for Alexa's offers (Echo's quirks: docs/architecture.md, "Echo's offers").
  * Pure functions, no werift, no I/O. A Session runs:
  *   analyzeOffer(offer) → normalizeOfferForWerift(offer, analysis) → werift setRemoteDescription,
  *   createAnswer, setLocalDescription → finalizeAnswer(pc.localDescription.sdp, analysis, options).

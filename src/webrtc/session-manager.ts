@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SessionRefused, type RtcSessions, type SessionOffer } from '../alexa/ports.ts';
 import type { CameraStream } from '../camera/camera-stream.ts';
@@ -6,8 +5,10 @@ import type { TalkbackManager } from '../camera/talkback-manager.ts';
 import type { PortLease, UdpPortPool } from './port-pool.ts';
 import { candidateTypes } from './ice-diagnosis.ts';
 import { gatherBudgetMs, IceServerWatch } from './ice-servers.ts';
+import { viewerAudioCodec } from './media-sender.ts';
+import type { IceSettings } from './peer-config.ts';
 import { analyzeOffer, NegotiationError, type OfferAnalysis } from './sdp.ts';
-import { Session, viewerAudioCodec, type IceSettings, type SessionCloseReason, type SessionOptions } from './session.ts';
+import { Session, SessionClosedError, type SessionCloseReason } from './session.ts';
 
 export interface SessionManagerOptions {
   streams: { get(cameraId: string): CameraStream | undefined };
@@ -27,8 +28,6 @@ export interface SessionManagerOptions {
   silenceTimeoutMs?: number;
   /** Why a camera cannot be viewed right now (health probe, stream failure), or undefined. */
   unavailable?: (cameraId: string) => string | undefined;
-  /** A camera whose stream delivers nothing this long (restarting) ends its sessions; default 30 s. */
-  cameraDownMs?: number;
   log: Logger;
 }
 
@@ -77,12 +76,13 @@ export interface SessionObserver {
 
 /** Port blocks a session tries before it gives up. */
 const MAX_PORT_ATTEMPTS = 3;
-/** A restart that brings video back within this is a hiccup; longer, the Echo is staring at a frozen frame. */
-const CAMERA_DOWN_MS = 30_000;
 
-interface Entry {
-  session: Session;
-  timers: NodeJS.Timeout[];
+/** The refusal of an offer whose session was closed before its answer was ready. */
+function refusalFor(reason: SessionCloseReason, sessionId: string): SessionRefused {
+  if (reason === 'replaced') return new SessionRefused('BUSY', `session ${sessionId} was offered again while this offer was being answered`);
+  if (reason === 'shutdown') return new SessionRefused('UNREACHABLE', 'porchlight is shutting down');
+  if (reason === 'camera-stopped') return new SessionRefused('UNREACHABLE', 'the camera stopped while this offer was being answered');
+  return new SessionRefused('UNREACHABLE', `the connection to the viewer failed while answering (${reason})`);
 }
 
 /**
@@ -92,15 +92,16 @@ interface Entry {
  * replacing offer, or shutdown.
  */
 export class SessionManager implements RtcSessions {
-  readonly #sessions = new Map<string, Entry>();
-  readonly #pending = new Map<string, number>();
-  /** The latest offer per sessionId: an older offer still answering loses to it. */
-  readonly #latestOffer = new Map<string, string>();
+  /**
+   * From the offer on: a session still being answered counts against its camera's viewers, and a
+   * newer offer for its id replaces it (the older offer is then refused).
+   */
+  readonly #sessions = new Map<string, Session>();
   readonly #options: SessionManagerOptions;
   /** Packets dropped for slow viewers per camera, ended sessions included. */
   readonly #droppedEarlier = new Map<string, number>();
   /** Streams whose life the sessions follow (one listener per camera, not per session). */
-  readonly #followed = new Map<string, { stream: CameraStream; downTimer: NodeJS.Timeout | undefined; onState: (state: string) => void }>();
+  readonly #followed = new Map<string, { stream: CameraStream; onDown: (reason: string) => void }>();
   /** Newest first, at most ENDED_KEPT, one per session id. */
   #ended: EndedSessionInfo[] = [];
   /** The slice of answerTimeoutMs a STUN query or the TURN allocation may take. */
@@ -129,7 +130,7 @@ export class SessionManager implements RtcSessions {
   /** Packets dropped so far for this camera's slow viewers, ended sessions included. */
   droppedFor(cameraId: string): number {
     let dropped = this.#droppedEarlier.get(cameraId) ?? 0;
-    for (const { session } of this.#sessions.values()) if (session.cameraId === cameraId) dropped += session.stats.packetsDropped;
+    for (const session of this.#sessions.values()) if (session.cameraId === cameraId) dropped += session.stats.packetsDropped;
     return dropped;
   }
 
@@ -140,57 +141,59 @@ export class SessionManager implements RtcSessions {
     const analysis = analyzed(offerSdp);
     const reason = this.#options.unavailable?.(cameraId);
     if (reason) throw new SessionRefused('UNREACHABLE', `camera ${cameraId} is unreachable: ${reason}`);
-    this.#sessions.get(sessionId)?.session.close('replaced');
-    const viewers = this.#countFor(cameraId) + (this.#pending.get(cameraId) ?? 0);
+    // The newer offer wins, also over one still being answered (that one is refused BUSY).
+    void this.#sessions.get(sessionId)?.close('replaced');
+    const viewers = this.#countFor(cameraId);
     if (viewers >= this.#options.maxViewersPerCamera) {
       throw new SessionRefused('BUSY', `camera ${cameraId} already has ${viewers} viewers (the most allowed is ${this.#options.maxViewersPerCamera})`);
     }
-    const token = randomUUID();
-    this.#latestOffer.set(sessionId, token);
-    this.#pending.set(cameraId, (this.#pending.get(cameraId) ?? 0) + 1);
     const log = this.#options.log.child({ sessionId, cameraId });
     const talk = this.#talkFor(cameraId, sessionId, analysis);
+    const session = new Session({
+      id: sessionId, cameraId, offerSdp, analysis, log,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      maxLifetimeMs: this.#options.maxSessionMs,
+      ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
+      ...(talk && { talkback: true }),
+    });
+    this.#sessions.set(sessionId, session);
+    session.once('closed', () => {
+      if (this.#sessions.get(sessionId) === session) this.#sessions.delete(sessionId);
+    });
+    if (talk) {
+      session.on('viewerAudio', (packet) => talk.pushRtp(packet));
+      session.once('closed', () => void talk.close().catch((err: unknown) => log.warn({ err }, 'closing talkback failed')));
+    }
     try {
-      const { session, answerSdp } = await this.#answerWithin(
-        this.#answerOnOwnPorts({
-          id: sessionId, cameraId, offerSdp, analysis, log,
-          ...(talk && { onViewerAudio: (packet: Buffer) => talk.pushRtp(packet) }),
-          ...(this.#options.silenceTimeoutMs !== undefined && { silenceTimeoutMs: this.#options.silenceTimeoutMs }),
-        }),
-        log,
-      );
-      if (talk) session.once('closed', () => void talk.close());
-      if (this.#closed || this.#latestOffer.get(sessionId) !== token) {
-        session.close(this.#closed ? 'shutdown' : 'replaced');
-        throw new SessionRefused('BUSY', `session ${sessionId} was offered again while this offer was being answered`);
-      }
+      const answerSdp = await this.#answerWithin(session, this.#answerOnOwnPorts(session, log), log);
       if (session.closed) throw new SessionRefused('UNREACHABLE', 'the connection to the viewer failed while answering');
       this.#adopt(session, stream);
       log.info({ viewers: viewers + 1 }, 'session answered');
       return answerSdp;
     } catch (err) {
-      void talk?.close();
+      // Idempotent: a session replaced, shut down or too late is closed already, with that reason.
+      void session.close('refused');
+      if (err instanceof SessionClosedError) throw refusalFor(err.reason, sessionId);
       if (err instanceof NegotiationError) throw new SessionRefused('BAD_OFFER', err.message);
       if (err instanceof SessionRefused) throw err;
       log.error({ err }, 'answering the offer failed');
       throw err;
-    } finally {
-      this.#pending.set(cameraId, (this.#pending.get(cameraId) ?? 1) - 1);
-      if (this.#latestOffer.get(sessionId) === token) this.#latestOffer.delete(sessionId);
     }
   }
 
+  /** Whether the session has been answered and is still open. */
   connected(sessionId: string): boolean {
-    return this.#sessions.has(sessionId);
+    return this.#sessions.get(sessionId)?.answered === true;
   }
 
-  /** Settles once the session's peer connection has closed. */
+  /** Settles once the session's peer connection has closed; an offer still being answered is refused. */
   async disconnect(sessionId: string): Promise<void> {
-    await this.#sessions.get(sessionId)?.session.close('disconnected');
+    await this.#sessions.get(sessionId)?.close('disconnected');
   }
 
+  /** Answered sessions (offers still being answered are not listed). */
   list(): SessionInfo[] {
-    return [...this.#sessions.values()].map(({ session }) => ({
+    return this.#answeredSessions().map((session) => ({
       id: session.id,
       cameraId: session.cameraId,
       since: new Date(session.createdAt).toISOString(),
@@ -204,8 +207,9 @@ export class SessionManager implements RtcSessions {
     return [...this.#ended];
   }
 
+  /** Answered sessions, as list() has them. */
   get size(): number {
-    return this.#sessions.size;
+    return this.#answeredSessions().length;
   }
 
   /** Blocks of `webrtc.udpPorts` held by live sessions (and offers being answered). */
@@ -215,51 +219,34 @@ export class SessionManager implements RtcSessions {
 
   /** Ends every session of a camera with `camera-stopped`: the Echo ends the call instead of showing a frozen frame. */
   closeCamera(cameraId: string, why: string): number {
-    const sessions = [...this.#sessions.values()].map(({ session }) => session).filter((session) => session.cameraId === cameraId);
+    const sessions = [...this.#sessions.values()].filter((session) => session.cameraId === cameraId);
     if (sessions.length > 0) this.#options.log.warn({ cameraId, sessions: sessions.length, reason: why }, 'camera stopped: ending its sessions');
-    for (const session of sessions) session.close('camera-stopped');
+    for (const session of sessions) void session.close('camera-stopped');
     return sessions.length;
   }
 
   /** Idempotent: ends every session; settles once their peer connections have closed. */
   async close(): Promise<void> {
     this.#closed = true;
-    const closing = [...this.#sessions.values()].map(({ session }) => session.close('shutdown'));
-    for (const followed of this.#followed.values()) {
-      clearTimeout(followed.downTimer);
-      followed.stream.off('state', followed.onState);
-    }
+    const closing = [...this.#sessions.values()].map((session) => session.close('shutdown'));
+    for (const followed of this.#followed.values()) followed.stream.off('down', followed.onDown);
     this.#followed.clear();
     await Promise.all(closing);
   }
 
   /**
-   * Sessions follow their camera: a stream that failed for good or closed, or that has delivered
-   * nothing for cameraDownMs while restarting, ends them.
+   * Sessions follow their camera: a stream that is down (failed for good, closed, or restarting
+   * without video past its bound) ends them.
    */
   #follow(stream: CameraStream): void {
     if (this.#followed.has(stream.id)) return;
-    const downMs = this.#options.cameraDownMs ?? CAMERA_DOWN_MS;
     const entry = {
       stream,
-      downTimer: undefined as NodeJS.Timeout | undefined,
-      onState: (state: string) => {
-        if (state === 'streaming') {
-          clearTimeout(entry.downTimer);
-          entry.downTimer = undefined;
-        } else if (state === 'failed' || state === 'closed') {
-          clearTimeout(entry.downTimer);
-          entry.downTimer = undefined;
-          this.closeCamera(stream.id, state === 'failed' ? `its stream failed: ${stream.status().lastFailure?.message ?? 'cannot start'}` : 'its stream closed');
-        } else if (state === 'restarting' && !entry.downTimer) {
-          entry.downTimer = setTimeout(() => {
-            entry.downTimer = undefined;
-            if (stream.state !== 'streaming') this.closeCamera(stream.id, `no video from the camera for ${Math.round(downMs / 1000)} s`);
-          }, downMs);
-        }
+      onDown: (reason: string) => {
+        this.closeCamera(stream.id, reason);
       },
     };
-    stream.on('state', entry.onState);
+    stream.on('down', entry.onDown);
     this.#followed.set(stream.id, entry);
     stream.once('closed', () => {
       if (this.#followed.get(stream.id) === entry) this.#followed.delete(stream.id);
@@ -276,15 +263,19 @@ export class SessionManager implements RtcSessions {
 
   #countFor(cameraId: string): number {
     let count = 0;
-    for (const { session } of this.#sessions.values()) if (session.cameraId === cameraId) count += 1;
+    for (const session of this.#sessions.values()) if (session.cameraId === cameraId) count += 1;
     return count;
+  }
+
+  #answeredSessions(): Session[] {
+    return [...this.#sessions.values()].filter((session) => session.answered);
   }
 
   /**
    * Answers on a block of ports leased for the session's lifetime. When another program holds
    * the block's ports werift gathers no candidate (it logs and goes on): the next block is tried.
    */
-  async #answerOnOwnPorts(options: Omit<SessionOptions, 'ice'>): Promise<{ session: Session; answerSdp: string }> {
+  async #answerOnOwnPorts(session: Session, log: Logger): Promise<string> {
     const { ports } = this.#options;
     // Blocks that gathered nothing stay leased until this answer is settled, so no retry picks them again.
     const unusable: PortLease[] = [];
@@ -295,21 +286,19 @@ export class SessionManager implements RtcSessions {
           const taken = unusable.length > 0 ? `, ${unusable.length} of them held by other programs` : '';
           throw new SessionRefused('BUSY', `every UDP port of webrtc.udpPorts is in use (${ports.leased} blocks of ports${taken}): widen the range`);
         }
+        // Freed once the session's peer connection has closed, not at 'closed': its sockets may
+        // still be bound. (A block that gathered nothing is freed sooner, below.)
+        void session.released.then(() => lease.release());
         try {
-          const ice = { ...this.#options.ice, udpPorts: lease.ports, gatherTimeoutMs: this.#gatherTimeoutMs };
-          const answered = await Session.answer({ ...options, ice });
-          // Freed once the peer connection has closed, not at 'closed': its sockets may still be bound.
-          void answered.session.released.then(() => lease.release());
-          this.#iceServers.noteAnswer(candidateTypes(answered.answerSdp));
-          return answered;
+          const answerSdp = await session.answer({ ...this.#options.ice, udpPorts: lease.ports, gatherTimeoutMs: this.#gatherTimeoutMs });
+          this.#iceServers.noteAnswer(candidateTypes(answerSdp));
+          return answerSdp;
         } catch (err) {
-          if (!(err instanceof NegotiationError && err.code === 'NO_CANDIDATES')) {
-            lease.release();
-            throw err;
-          }
+          if (!(err instanceof NegotiationError && err.code === 'NO_CANDIDATES')) throw err;
+          // That try's peer connection is closed already: only other programs hold these ports.
           unusable.push(lease);
           const tried = `${lease.ports[0]}-${lease.ports[1]}`;
-          options.log.warn({ ports: tried }, 'no candidate gathered on these UDP ports (another program holds them?)');
+          log.warn({ ports: tried }, 'no candidate gathered on these UDP ports (another program holds them?)');
           if (unusable.length === MAX_PORT_ATTEMPTS) throw new SessionRefused('UNREACHABLE', `${err.message} (last tried UDP ports ${tried} of webrtc.udpPorts)`);
         }
       }
@@ -318,17 +307,18 @@ export class SessionManager implements RtcSessions {
     }
   }
 
-  /** The answer, or SessionRefused TIMEOUT; a late answer's session is closed, never leaked. */
-  async #answerWithin<T extends { session: Session }>(answering: Promise<T>, log: Logger): Promise<T> {
+  /**
+   * The answer, or SessionRefused TIMEOUT. A session too late for Alexa is closed at once (its
+   * answer abandoned, its ports freed) and listed as ended with `answer-timeout`.
+   */
+  async #answerWithin(session: Session, answering: Promise<string>, log: Logger): Promise<string> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        // Said as such in its log line and the console's ended list (/metrics counts refused_timeout).
-        answering.then(({ session }) => {
-          void session.close('answer-timeout');
-          this.#noteEnded(session, 'answer-timeout');
-        }, () => {});
         log.warn({ answerTimeoutMs: this.#options.answerTimeoutMs }, 'answer took too long');
+        // Said as such in its log line and the console's ended list (/metrics counts refused_timeout).
+        void session.close('answer-timeout');
+        this.#noteEnded(session, 'answer-timeout');
         reject(new SessionRefused('TIMEOUT', `porchlight could not answer within ${this.#options.answerTimeoutMs} ms`));
       }, this.#options.answerTimeoutMs);
     });
@@ -351,11 +341,8 @@ export class SessionManager implements RtcSessions {
     this.#ended = [ended, ...this.#ended.filter((e) => e.id !== session.id)].slice(0, ENDED_KEPT);
   }
 
+  /** An answered session becomes a viewer of its camera's stream, and is counted when it ends. */
   #adopt(session: Session, stream: CameraStream): void {
-    const close = (reason: SessionCloseReason) => () => session.close(reason);
-    const timers = [setTimeout(close('max-lifetime'), this.#options.maxSessionMs)];
-    if (!session.connected) timers.push(setTimeout(() => !session.connected && session.connectTimedOut(), this.#options.connectTimeoutMs));
-    this.#sessions.set(session.id, { session, timers });
     this.#follow(stream);
     session.on('ready', () => stream.viewerReady(session.id));
     session.on('keyframeRequest', () => stream.replayKeyframe(session.id));
@@ -364,8 +351,6 @@ export class SessionManager implements RtcSessions {
       this.#droppedEarlier.set(session.cameraId, (this.#droppedEarlier.get(session.cameraId) ?? 0) + session.stats.packetsDropped);
       this.#options.observer?.closed(reason);
       this.#noteEnded(session, reason);
-      for (const timer of timers) clearTimeout(timer);
-      if (this.#sessions.get(session.id)?.session === session) this.#sessions.delete(session.id);
       stream.removeViewer(session.id);
     });
     stream.addViewer(session);

@@ -1,13 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { MediaStreamTrack, RTCPeerConnection, RtpPacket, type RTCRtpTransceiver } from 'werift';
-import { muLawToALaw } from '../camera/g711.ts';
+import type { RTCPeerConnection } from 'werift';
 import type { MediaPacket, StreamViewer } from '../camera/viewer.ts';
-import { candidatesInSdp, distinct, explainIceFailure, listCandidates, summarizeCandidates, type CandidateFacts } from './ice-diagnosis.ts';
-import { peerConfig, type IceSettings } from './peer-config.ts';
-import { finalizeAnswer, NegotiationError, normalizeOfferForWerift, type OfferAnalysis } from './sdp.ts';
+import { SafeEmitter } from '../util/safe-emit.ts';
+import { answerOffer, type AnsweringPeer, type Detach } from './answer.ts';
+import { candidatesInSdp, diagnoseIceFailure, icePairSucceeded, turnConfigured, type CandidateFacts } from './ice-diagnosis.ts';
+import { keyframeRequestIn, MediaSender, viewerAudioCodec, type SessionStats } from './media-sender.ts';
+import type { IceSettings } from './peer-config.ts';
+import type { OfferAnalysis } from './sdp.ts';
 
-export { peerConfig, type IceSettings };
+export type { SessionStats };
 
 export interface SessionOptions {
   id: string;
@@ -15,17 +17,20 @@ export interface SessionOptions {
   offerSdp: string;
   /** analyzeOffer(offerSdp), done by the caller so a bad offer is refused before anything else. */
   analysis: OfferAnalysis;
-  ice: IceSettings;
   log: Logger;
-  /** Packets handed to werift and not yet sent; beyond it the viewer is too slow and we drop. */
-  sendQueueLimit?: number;
-  /** Answer audio sendrecv and hand every RTP packet of the viewer's microphone here (talkback). */
-  onViewerAudio?: (packet: Buffer) => void;
+  /** No DTLS connection this long after the answer: closed as `ice-failed` or `connect-timeout`. */
+  connectTimeoutMs: number;
+  /** Closed with `max-lifetime` this long after the answer, connected or not. */
+  maxLifetimeMs: number;
   /**
    * A connected viewer sends RTCP reports every second or so; none for this long means it is
    * gone (hung up, lost power). ICE consent alone would take 30 s to notice.
    */
   silenceTimeoutMs?: number;
+  /** Packets handed to werift and not yet sent; beyond it the viewer is too slow and we drop. */
+  sendQueueLimit?: number;
+  /** Answer audio sendrecv and emit `viewerAudio` with every RTP packet of the viewer's microphone. */
+  talkback?: boolean;
 }
 
 /**
@@ -33,14 +38,12 @@ export interface SessionOptions {
  * `ice-failed`: no ICE candidate pair ever worked (the viewer and porchlight could not reach each
  * other; closeDetail says what each side offered); `connect-timeout`: ICE worked but DTLS did not
  * finish in time; `answer-timeout`: the answer was ready too late for Alexa (the offer was refused
- * with TIMEOUT); `connection-failed`: a connection that had worked was lost.
+ * with TIMEOUT); `connection-failed`: a connection that had worked was lost; `refused`: no answer
+ * could be made (the refusal, not this, is counted).
  */
 export type SessionCloseReason =
   | 'disconnected' | 'replaced' | 'connection-failed' | 'ice-failed' | 'viewer-silent' | 'connect-timeout' | 'answer-timeout' | 'max-lifetime'
-  | 'camera-stopped' | 'media-stalled' | 'shutdown';
-
-/** A peer connection that takes longer than this to close no longer holds its ports' lease. */
-const PC_CLOSE_LIMIT_MS = 5000;
+  | 'camera-stopped' | 'media-stalled' | 'shutdown' | 'refused';
 
 export interface SessionEvents {
   /** DTLS is up: media written now reaches the viewer (replay the keyframe cache here). */
@@ -50,242 +53,128 @@ export interface SessionEvents {
   /** The viewer lost a picture (PLI or FIR): replay the keyframe cache to it (at most about once a second). */
   keyframeRequest: [kind: 'pli' | 'fir'];
   connected: [];
+  /** One RTP packet of the viewer's microphone, as received (only with `talkback`). */
+  viewerAudio: [packet: Buffer];
   closed: [reason: SessionCloseReason];
 }
 
-export interface SessionStats {
-  packetsSent: number;
-  bytesSent: number;
-  packetsDropped: number;
+/** answer() of a session closed before its answer was ready: replaced, shut down, too late. */
+export class SessionClosedError extends Error {
+  readonly reason: SessionCloseReason;
+
+  constructor(reason: SessionCloseReason, options?: ErrorOptions) {
+    super(`the session closed before its answer was ready (${reason})`, options);
+    this.name = 'SessionClosedError';
+    this.reason = reason;
+  }
 }
 
-/** What the viewer's audio m-line carries: Opus, or G.711 when it offered no Opus. */
-export type ViewerAudioCodec = { encoding: 'opus' | 'PCMU' | 'PCMA'; payloadType: number };
-
+/** A peer connection that takes longer than this to close no longer holds its ports' lease. */
+const PC_CLOSE_LIMIT_MS = 5000;
 /** A viewer asking for keyframes faster than this gets one replay per interval (the cache is a whole GOP). */
 const KEYFRAME_REPLAY_INTERVAL_MS = 1000;
 /** Camera packets offered to a ready viewer while its transport sends nothing for this long: the media path is dead. */
 const MEDIA_STALL_MS = 10_000;
-/** werift's CandidatePairState.SUCCEEDED (not exported from its index). */
-const CANDIDATE_PAIR_SUCCEEDED = 3;
-/** RTCP payload-specific feedback (RFC 4585) and its PLI / FIR (RFC 5104) formats. */
-const RTCP_PSFB = 206;
-const PSFB_PLI = 1;
-const PSFB_FIR = 4;
-
-/** RTP timestamp steps across an ffmpeg restart: one frame at 30 fps, one 20 ms audio frame. */
-const VIDEO_TIMESTAMP_STEP = 3000;
-const AUDIO_TIMESTAMP_STEP = { opus: 960, PCMU: 160, PCMA: 160 } as const;
 
 /**
- * werift's own SDP reader is stricter than analyzeOffer in places (an empty section, a malformed
- * candidate, a mid missing from BUNDLE): what it throws while taking in the offer is the offer's
- * fault, so it is refused as a bad offer (INVALID_VALUE), not reported as porchlight's error.
- */
-async function offerStep<T>(step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    if (err instanceof NegotiationError) throw err;
-    throw new NegotiationError('MALFORMED_SDP', `The offer could not be read by the WebRTC stack: ${(err as Error).message}`);
-  }
-}
-
-/** Payload-independent sender with a bounded number of packets in flight. */
-class BoundedSender {
-  #inFlight = 0;
-  #waitForKeyframe = false;
-  readonly #send: (packet: RtpPacket) => Promise<void>;
-  readonly #limit: number;
-  readonly #stats: SessionStats;
-
-  constructor(send: (packet: RtpPacket) => Promise<void>, limit: number, stats: SessionStats) {
-    this.#send = send;
-    this.#limit = limit;
-    this.#stats = stats;
-  }
-
-  /** Drops when full; for video, then waits for the next keyframe so the picture stays whole. */
-  offer(packet: MediaPacket): void {
-    if (this.#waitForKeyframe && !packet.keyframe) {
-      this.#stats.packetsDropped += 1;
-      return;
-    }
-    if (this.#inFlight >= this.#limit) {
-      this.#stats.packetsDropped += 1;
-      this.#waitForKeyframe = packet.kind === 'video';
-      return;
-    }
-    this.#waitForKeyframe = false;
-    this.#inFlight += 1;
-    this.#stats.packetsSent += 1;
-    this.#stats.bytesSent += packet.data.length;
-    this.#send(parsed(packet)).then(
-      () => (this.#inFlight -= 1),
-      () => (this.#inFlight -= 1),
-    );
-  }
-}
-
-/**
- * Follows the viewer's microphone. werift replaces the receive track while applying an offer that
- * signals SSRCs (and announces it on onTrack), so both the transceiver's track after
- * setRemoteDescription and any track announced later are followed, each once.
- */
-function viewerAudioListener(pc: RTCPeerConnection, onViewerAudio: ((packet: Buffer) => void) | undefined): (track: MediaStreamTrack) => void {
-  const followed = new Set<MediaStreamTrack>();
-  const follow = (track: MediaStreamTrack) => {
-    if (!onViewerAudio || track.kind !== 'audio' || followed.has(track)) return;
-    followed.add(track);
-    track.onReceiveRtp.subscribe((rtp) => onViewerAudio(rtp.serialize()));
-  };
-  if (onViewerAudio) pc.onTrack.subscribe(follow);
-  return follow;
-}
-
-/** The audio this viewer gets: Opus when offered, else the G.711 it offered; undefined: none. */
-export function viewerAudioCodec(analysis: OfferAnalysis): ViewerAudioCodec | undefined {
-  const audio = analysis.audio;
-  if (audio?.opusPayloadType !== undefined) return { encoding: 'opus', payloadType: audio.opusPayloadType };
-  return audio?.g711;
-}
-
-/** The µ-law packet with an A-law payload, for a PCMA viewer (the header is werift's to rewrite). */
-function asALaw(packet: MediaPacket): MediaPacket {
-  const { payloadOffset, payloadLength } = packet.header;
-  const data = Buffer.concat([packet.data.subarray(0, payloadOffset), muLawToALaw(packet.data.subarray(payloadOffset, payloadOffset + payloadLength))]);
-  return { kind: 'g711', data, header: packet.header, keyframe: false };
-}
-
-/** Parses a packet once for every viewer; werift clones what it is given before rewriting it. */
-function parsed(packet: MediaPacket): RtpPacket {
-  packet.parsed ??= RtpPacket.deSerialize(packet.data);
-  return packet.parsed as RtpPacket;
-}
-
-/**
- * One viewer's WebRTC peer connection: answers the offer (no trickle: every candidate is in the
- * answer), then carries the camera's RTP to the viewer until closed.
+ * One viewer's WebRTC session, from the offer to its close: answers the offer (answer.ts; no
+ * trickle, every candidate is in the answer), carries the camera's RTP to the viewer
+ * (media-sender.ts), and ends itself when the viewer is gone, never connects, or outlives its
+ * maximum lifetime. Every timer is the session's own; close() clears them.
  */
 export class Session extends EventEmitter<SessionEvents> implements StreamViewer {
   readonly id: string;
   readonly cameraId: string;
   readonly createdAt = Date.now();
   readonly stats: SessionStats = { packetsSent: 0, bytesSent: 0, packetsDropped: 0 };
+  readonly #options: SessionOptions;
+  readonly #log: Logger;
+  /** Every event goes out through it: werift's callbacks run these emits. */
+  readonly #safe: SafeEmitter<SessionEvents>;
+  /** The peer of the answer being made or made; undefined before it and after a failed try. */
+  #peer: AnsweringPeer | undefined;
+  #sender: MediaSender | undefined;
+  /** The answer in the making; settles once its peer connection is the session's or closed. */
+  #answering: Promise<void> | undefined;
+  #answered = false;
+  #turnConfigured = false;
+  /** The candidates of our answer, for the diagnosis of a failed ICE. */
+  #localCandidates: CandidateFacts[] = [];
   #ready = false;
   #readyAt = 0;
   #firstMediaSent = false;
   #connected = false;
   /** ICE found a working pair at some point (DTLS may still have failed after it). */
   #iceConnected = false;
-  #closed = false;
+  #closeReason: SessionCloseReason | undefined;
+  #closeDetail: string | undefined;
   /** Settled once the peer connection has closed and its UDP sockets are unbound. */
   readonly #released = Promise.withResolvers<void>();
-  #closeDetail: string | undefined;
-  /** The candidates of our answer, for the diagnosis of a failed ICE. */
-  #localCandidates: CandidateFacts[] = [];
-  readonly #turnConfigured: boolean;
-  readonly #pc: RTCPeerConnection;
-  readonly #log: Logger;
-  readonly #video: RTCRtpTransceiver;
-  readonly #audio: RTCRtpTransceiver | undefined;
-  readonly #videoOut: BoundedSender;
-  readonly #audioOut: BoundedSender | undefined;
-  readonly #audioCodec: ViewerAudioCodec['encoding'] | undefined;
+  readonly #timers: { connect?: NodeJS.Timeout; lifetime?: NodeJS.Timeout; silence?: NodeJS.Timeout; media?: NodeJS.Timeout } = {};
   #lastRtcpAt = 0;
-  #silenceWatch: NodeJS.Timeout | undefined;
   #lastKeyframeReplayAt = Number.NEGATIVE_INFINITY;
   /** Media watchdog: when packets were last offered, and the transport's byte count then. */
-  #mediaWatch: NodeJS.Timeout | undefined;
   #lastOfferedAt = 0;
   #transportBytesAt = { bytes: -1, at: 0 };
 
-  private constructor(options: SessionOptions, pc: RTCPeerConnection, video: RTCRtpTransceiver, audio: RTCRtpTransceiver | undefined) {
+  constructor(options: SessionOptions) {
     super();
     this.id = options.id;
     this.cameraId = options.cameraId;
-    this.#pc = pc;
+    this.#options = options;
     this.#log = options.log;
-    this.#video = video;
-    this.#audio = audio;
-    this.#audioCodec = audio ? viewerAudioCodec(options.analysis)?.encoding : undefined;
-    this.#turnConfigured = options.ice.iceServers.some((s) => [s.urls].flat().some((url) => /^turns?:/i.test(url)));
-    const limit = options.sendQueueLimit ?? 512;
-    this.#videoOut = new BoundedSender((p) => video.sender.sendRtp(p), limit, this.stats);
-    this.#audioOut = audio && new BoundedSender((p) => audio.sender.sendRtp(p), limit, this.stats);
-    video.sender.onReady.subscribe(() => {
-      if (this.#closed || this.#ready) return;
-      this.#ready = true;
-      this.#readyAt = performance.now();
-      this.emit('ready');
-    });
-    const onRtcp = () => (this.#lastRtcpAt = Date.now());
-    video.sender.onRtcp.subscribe(onRtcp);
-    audio?.sender.onRtcp.subscribe(onRtcp);
-    // Not 'completed': werift reports that when gathering completes.
-    pc.iceConnectionStateChange.subscribe((state) => {
-      if (state === 'connected') this.#iceConnected = true;
-    });
-    pc.connectionStateChange.subscribe((state) => {
-      if (state === 'connected' && !this.#connected) {
-        this.#connected = true;
-        this.#log.info('viewer connected');
-        this.#watchSilence(options.silenceTimeoutMs ?? 15_000);
-        this.emit('connected');
-      } else if (state === 'failed' || state === 'closed') {
-        this.close(this.#lostReason());
-      }
-    });
+    this.#safe = new SafeEmitter<SessionEvents>(this, options.log);
   }
 
   /**
-   * Builds the peer connection for an analysed offer and returns its complete answer (every
-   * candidate in it). Throws NegotiationError when the answer cannot be made; the peer
-   * connection is closed on any failure.
+   * Answers the offer on `ice` (a block of UDP ports of its own) and returns the complete answer;
+   * the connect and lifetime timers start then. Throws NegotiationError when no answer can be
+   * made, the session still open for another try (other ports after NO_CANDIDATES), and
+   * SessionClosedError when the session was closed meanwhile.
    */
-  static async answer(options: SessionOptions): Promise<{ session: Session; answerSdp: string }> {
-    const { analysis } = options;
-    const pc = new RTCPeerConnection(peerConfig(options.ice));
-    const listenToViewer = viewerAudioListener(pc, options.onViewerAudio);
+  async answer(ice: IceSettings): Promise<string> {
+    if (this.#closeReason) throw new SessionClosedError(this.#closeReason);
+    if (this.#answering || this.#answered) throw new Error(`session ${this.id} is answering or has answered already`);
+    const { offerSdp, analysis, talkback } = this.#options;
+    const answering = answerOffer(
+      { offerSdp, analysis, ice, ...(talkback && { onViewerAudio: (packet: Buffer) => this.#safe.emit('viewerAudio', packet) }) },
+      (peer) => this.#attach(peer),
+    );
+    // For close(): its failure is answer()'s to report.
+    this.#answering = answering.then(() => {}, () => {});
     try {
-      await offerStep(() => pc.setRemoteDescription({ type: 'offer', sdp: normalizeOfferForWerift(options.offerSdp, analysis) }));
-      const transceivers = pc.getTransceivers();
-      const video = transceivers.find((t) => t.mLineIndex === analysis.video.mLineIndex);
-      if (!video) throw new Error('werift made no transceiver for the offered video');
-      video.setDirection('sendonly');
-      await video.sender.replaceTrack(new MediaStreamTrack({ kind: 'video' }));
-      let audio: RTCRtpTransceiver | undefined;
-      const talkback = options.onViewerAudio !== undefined;
-      if (viewerAudioCodec(analysis)) {
-        audio = transceivers.find((t) => t.mLineIndex === analysis.audio!.mLineIndex);
-        audio?.setDirection(talkback ? 'sendrecv' : 'sendonly');
-        await audio?.sender.replaceTrack(new MediaStreamTrack({ kind: 'audio' }));
-        if (audio) listenToViewer(audio.receiver.track);
-      }
-      // Subscribed before setLocalDescription: DTLS may finish right after it.
-      const session = new Session(options, pc, video, audio);
-      await pc.setLocalDescription(await offerStep(() => pc.createAnswer()));
+      const answerSdp = await answering;
+      if (this.#closeReason) throw new SessionClosedError(this.#closeReason);
+      this.#answered = true;
+      this.#turnConfigured = turnConfigured(ice.iceServers);
+      this.#localCandidates = candidatesInSdp(answerSdp);
       // The transport is final once the answer is set (BUNDLE may have replaced it).
-      session.#watchTransport();
-      const answerSdp = finalizeAnswer(pc.localDescription!.sdp, analysis, { talkback, excludedAddresses: options.ice.excludedAddresses });
-      session.#localCandidates = candidatesInSdp(answerSdp);
-      return { session, answerSdp };
+      this.#watchTransport();
+      this.#timers.lifetime = setTimeout(() => void this.close('max-lifetime'), this.#options.maxLifetimeMs);
+      if (!this.#connected) this.#timers.connect = setTimeout(() => this.#connectTimedOut(), this.#options.connectTimeoutMs);
+      return answerSdp;
     } catch (err) {
-      await pc.close().catch(() => {});
+      if (this.#closeReason && !(err instanceof SessionClosedError)) throw new SessionClosedError(this.#closeReason, { cause: err });
       throw err;
+    } finally {
+      this.#answering = undefined;
     }
   }
 
+  get answered(): boolean {
+    return this.#answered;
+  }
+
   get ready(): boolean {
-    return this.#ready && !this.#closed;
+    return this.#ready && !this.closed;
   }
 
   get connected(): boolean {
-    return this.#connected && !this.#closed;
+    return this.#connected && !this.closed;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#closeReason !== undefined;
   }
 
   /** For a session closed with `ice-failed`: what each side offered and what to change. */
@@ -293,9 +182,108 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     return this.#closeDetail;
   }
 
+  /** Settles once the session has closed and its peer connection with it (see close()). */
+  get released(): Promise<void> {
+    return this.#released.promise;
+  }
+
+  deliver(packet: MediaPacket): void {
+    if (!this.ready) return;
+    this.#lastOfferedAt = performance.now();
+    this.#sender?.send(packet);
+    if (packet.kind === 'video' && !this.#firstMediaSent) {
+      this.#firstMediaSent = true;
+      this.#safe.emit('firstMedia', performance.now() - this.#readyAt);
+    }
+  }
+
+  sourceChanged(): void {
+    this.#sender?.sourceChanged();
+  }
+
+  /**
+   * Idempotent; emits `closed` at once with the first reason. The promise never rejects: it
+   * settles once the peer connection has closed (its UDP ports free for another session) and no
+   * answer in the making holds another, or after PC_CLOSE_LIMIT_MS.
+   */
+  close(reason: SessionCloseReason): Promise<void> {
+    if (this.#closeReason) return this.#released.promise;
+    this.#closeReason = reason;
+    for (const timer of Object.values(this.#timers)) clearTimeout(timer);
+    const pc = this.#peer?.pc;
+    // Read before the peer connection closes (werift forgets its candidates then).
+    if (reason === 'ice-failed' && pc) {
+      this.#closeDetail = diagnoseIceFailure({ transports: pc.iceTransports, local: this.#localCandidates, turnConfigured: this.#turnConfigured, log: this.#log });
+    }
+    // A refused offer is logged as refused by the session's owner.
+    this.#log[reason === 'refused' ? 'debug' : 'info']({ reason, ...this.stats }, 'session closed');
+    this.#release(pc);
+    this.#safe.emit('closed', reason);
+    return this.#released.promise;
+  }
+
+  #release(pc: RTCPeerConnection | undefined): void {
+    const limit = setTimeout(() => {
+      this.#log.warn({ limitMs: PC_CLOSE_LIMIT_MS }, 'peer connection still closing: its ports are handed on anyway');
+      this.#released.resolve();
+    }, PC_CLOSE_LIMIT_MS);
+    const closing = pc?.close().catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'));
+    const done = () => {
+      clearTimeout(limit);
+      this.#released.resolve();
+    };
+    // Neither rejects: the close's failure is logged, the answer's is answer()'s to report.
+    Promise.all([closing, this.#answering]).then(done, done);
+  }
+
+  /** Subscribes to a peer that took in the offer; undone (detached) when its answer fails. */
+  #attach(peer: AnsweringPeer): Detach {
+    if (this.#closeReason) throw new SessionClosedError(this.#closeReason);
+    const { pc, video, audio } = peer;
+    const audioCodec = viewerAudioCodec(this.#options.analysis)?.encoding;
+    this.#peer = peer;
+    this.#sender = new MediaSender(video, audio && audioCodec && { transceiver: audio, codec: audioCodec }, this.#options.sendQueueLimit ?? 512, this.stats);
+    const onRtcp = () => (this.#lastRtcpAt = Date.now());
+    const subscriptions = [
+      video.sender.onReady.subscribe(() => this.#onReady()),
+      video.sender.onRtcp.subscribe(onRtcp),
+      ...(audio ? [audio.sender.onRtcp.subscribe(onRtcp)] : []),
+      // Not 'completed': werift reports that when gathering completes.
+      pc.iceConnectionStateChange.subscribe((state) => {
+        if (state === 'connected') this.#iceConnected = true;
+      }),
+      pc.connectionStateChange.subscribe((state) => this.#onConnectionState(state)),
+    ];
+    return () => {
+      for (const subscription of subscriptions) subscription.unSubscribe();
+      this.#peer = undefined;
+      this.#sender = undefined;
+    };
+  }
+
+  #onReady(): void {
+    if (this.closed || this.#ready) return;
+    this.#ready = true;
+    this.#readyAt = performance.now();
+    this.#safe.emit('ready');
+  }
+
+  #onConnectionState(state: string): void {
+    if (this.closed) return;
+    if (state === 'connected' && !this.#connected) {
+      this.#connected = true;
+      clearTimeout(this.#timers.connect);
+      this.#log.info('viewer connected');
+      this.#watchSilence(this.#options.silenceTimeoutMs ?? 15_000);
+      this.#safe.emit('connected');
+    } else if (state === 'failed' || state === 'closed') {
+      void this.close(this.#lostReason());
+    }
+  }
+
   /** The connect timeout passed: `ice-failed` when no candidate pair ever worked, else `connect-timeout`. */
-  connectTimedOut(): void {
-    this.close(this.#iceWorked() ? 'connect-timeout' : 'ice-failed');
+  #connectTimedOut(): void {
+    if (!this.#connected) void this.close(this.#iceWorked() ? 'connect-timeout' : 'ice-failed');
   }
 
   /** A transport that failed or closed under us: lost after it had worked, or ICE never worked. */
@@ -303,25 +291,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     return this.#iceWorked() ? 'connection-failed' : 'ice-failed';
   }
 
-  /** Some candidate pair got an answer (the viewer may not have nominated it yet). */
   #iceWorked(): boolean {
-    return this.#iceConnected || this.#pc.iceTransports.some((t) => t.connection.nominated || t.connection.checkList.some((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED));
-  }
-
-  deliver(packet: MediaPacket): void {
-    if (!this.ready) return;
-    this.#lastOfferedAt = performance.now();
-    if (packet.kind !== 'video') {
-      // Opus viewers take the Opus copy; G.711 viewers the µ-law one (as A-law for PCMA).
-      if (packet.kind === 'audio' ? this.#audioCodec === 'opus' : this.#audioCodec === 'PCMU') this.#audioOut?.offer(packet);
-      else if (packet.kind === 'g711' && this.#audioCodec === 'PCMA') this.#audioOut?.offer(asALaw(packet));
-      return;
-    }
-    this.#videoOut.offer(packet);
-    if (!this.#firstMediaSent) {
-      this.#firstMediaSent = true;
-      this.emit('firstMedia', performance.now() - this.#readyAt);
-    }
+    return this.#iceConnected || icePairSucceeded(this.#peer?.pc.iceTransports ?? []);
   }
 
   /**
@@ -331,22 +302,19 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
    * transport that stops sending while the camera streams ends it too.
    */
   #watchTransport(): void {
-    const transport = this.#video.dtlsTransport;
-    // Closed while answering (a timeout, a replacing offer): nothing to watch, no timer to leak.
-    if (!transport || this.#closed) return;
+    const transport = this.#peer?.video.dtlsTransport;
+    if (!transport) return;
     transport.onRtcp.subscribe((rtcp) => {
-      if (rtcp.type !== RTCP_PSFB) return;
-      const count = (rtcp as { feedback?: { count?: number } }).feedback?.count;
-      if (count === PSFB_PLI) this.#onKeyframeRequest('pli');
-      else if (count === PSFB_FIR) this.#onKeyframeRequest('fir');
+      const kind = keyframeRequestIn(rtcp);
+      if (kind) this.#onKeyframeRequest(kind);
     });
     transport.onStateChange.subscribe((state) => {
-      if (state === 'closed' || state === 'failed') {
+      if (!this.closed && (state === 'closed' || state === 'failed')) {
         this.#log.warn({ dtls: state }, 'DTLS transport ended: closing the session');
-        this.close(this.#lostReason());
+        void this.close(this.#lostReason());
       }
     });
-    this.#mediaWatch = setInterval(() => this.#checkMedia(transport), 1000);
+    this.#timers.media = setInterval(() => this.#checkMedia(transport), 1000);
   }
 
   #onKeyframeRequest(kind: 'pli' | 'fir'): void {
@@ -354,9 +322,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     if (!this.ready || now - this.#lastKeyframeReplayAt < KEYFRAME_REPLAY_INTERVAL_MS) return;
     this.#lastKeyframeReplayAt = now;
     this.#log.debug({ kind }, 'viewer asked for a keyframe: replaying the cache');
-    // The replay repeats packets already sent: werift continues sequence numbers and timestamps.
-    this.#video.sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 } as RtpPacket['header'], false, VIDEO_TIMESTAMP_STEP);
-    this.emit('keyframeRequest', kind);
+    this.#sender?.continueVideo();
+    this.#safe.emit('keyframeRequest', kind);
   }
 
   /** Packets offered lately but no byte leaving the transport for MEDIA_STALL_MS: close with a reason. */
@@ -369,64 +336,14 @@ export class Session extends EventEmitter<SessionEvents> implements StreamViewer
     const offeredLately = now - this.#lastOfferedAt < 2000;
     if (offeredLately && now - this.#transportBytesAt.at > MEDIA_STALL_MS) {
       this.#log.warn({ stalledMs: Math.round(now - this.#transportBytesAt.at) }, 'the camera streams but nothing reaches the viewer: closing the session');
-      this.close('media-stalled');
+      void this.close('media-stalled');
     }
-  }
-
-  /** The camera's RTP restarted (new ffmpeg): continue sequence numbers and timestamps smoothly. */
-  sourceChanged(): void {
-    const header = { sequenceNumber: 0, timestamp: 0 } as RtpPacket['header'];
-    this.#video.sender.replaceRTP(header, false, VIDEO_TIMESTAMP_STEP);
-    this.#audio?.sender.replaceRTP(header, false, AUDIO_TIMESTAMP_STEP[this.#audioCodec ?? 'opus']);
-  }
-
-  /** Read before the peer connection closes (werift forgets its candidates then). */
-  #diagnoseIce(): void {
-    const transports = this.#pc.iceTransports;
-    // The offer's candidates and the peer-reflexive ones its checks came from.
-    const remote = distinct(transports.flatMap((t) => t.connection.remoteCandidates.map((c) => ({ type: c.type, protocol: c.transport.toLowerCase(), address: c.host, port: c.port }))));
-    const pairs = transports.flatMap((t) => t.connection.checkList);
-    const succeeded = pairs.filter((pair) => pair.state === CANDIDATE_PAIR_SUCCEEDED).length;
-    this.#closeDetail = explainIceFailure({ local: this.#localCandidates, remote, pairs: pairs.length, succeeded, turnConfigured: this.#turnConfigured });
-    // Types and networks only: viewer addresses stay out of logs above debug.
-    this.#log.warn({ reason: 'ice-failed', porchlight: summarizeCandidates(this.#localCandidates), viewer: summarizeCandidates(remote), pairs: pairs.length }, this.#closeDetail);
-    this.#log.debug({ porchlight: listCandidates(this.#localCandidates), viewer: listCandidates(remote) }, 'candidates of the failed session');
   }
 
   #watchSilence(timeoutMs: number): void {
     this.#lastRtcpAt = Date.now();
-    this.#silenceWatch = setInterval(() => {
-      if (Date.now() - this.#lastRtcpAt > timeoutMs) this.close('viewer-silent');
+    this.#timers.silence = setInterval(() => {
+      if (Date.now() - this.#lastRtcpAt > timeoutMs) void this.close('viewer-silent');
     }, Math.min(1000, timeoutMs));
-  }
-
-  /**
-   * Idempotent; emits `closed` at once with the first reason. The promise settles once the peer
-   * connection has closed (its UDP ports free for another session), or after PC_CLOSE_LIMIT_MS.
-   */
-  close(reason: SessionCloseReason): Promise<void> {
-    if (this.#closed) return this.#released.promise;
-    this.#closed = true;
-    clearInterval(this.#silenceWatch);
-    clearInterval(this.#mediaWatch);
-    if (reason === 'ice-failed') this.#diagnoseIce();
-    this.#log.info({ reason, ...this.stats }, 'session closed');
-    const limit = setTimeout(() => {
-      this.#log.warn({ limitMs: PC_CLOSE_LIMIT_MS }, 'peer connection still closing: its ports are handed on anyway');
-      this.#released.resolve();
-    }, PC_CLOSE_LIMIT_MS);
-    this.#pc.close()
-      .catch((err: unknown) => this.#log.warn({ err }, 'peer connection close failed'))
-      .finally(() => {
-        clearTimeout(limit);
-        this.#released.resolve();
-      });
-    this.emit('closed', reason);
-    return this.#released.promise;
-  }
-
-  /** Settles once the session has closed and its peer connection with it (see close()). */
-  get released(): Promise<void> {
-    return this.#released.promise;
   }
 }

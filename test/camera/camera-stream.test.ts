@@ -1,4 +1,5 @@
 import { after, describe, test } from 'node:test';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,18 @@ function recordingViewer(id: string) {
   return { viewer, packets, sourceChanges: () => sourceChanges };
 }
 
+/** Resolves at the stream's next `state` event equal to `wanted`. */
+function nextState(stream: CameraStream, wanted: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onState = (state: string) => {
+      if (state !== wanted) return;
+      stream.off('state', onState);
+      resolve();
+    };
+    stream.on('state', onState);
+  });
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -42,22 +55,31 @@ function alive(pid: number): boolean {
 }
 
 describe('CameraStream', () => {
-  test('ffmpeg that cannot start is retried with a doubling, capped backoff, viewers kept', async () => {
-    const failuresAt: number[] = [];
-    const broken = stream({ ffmpegPath: '/nonexistent/ffmpeg', restartInitialMs: 100, restartMaxMs: 400 });
-    broken.on('failure', (failure) => {
-      assert.equal(failure.code, 'SPAWN_FAILED');
-      failuresAt.push(Date.now());
-    });
+  test('ffmpeg that cannot start is retried with a doubling, capped backoff, viewers kept', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    const broken = stream({ ffmpegPath: '/nonexistent/ffmpeg', restart: { initialMs: 100, maxMs: 400 } });
+    const failures: string[] = [];
+    broken.on('failure', (failure) => failures.push(failure.code));
+    const failed = () => once(broken, 'failure');
+    let next = failed();
     broken.addViewer(recordingViewer('v').viewer);
-    await until('six attempts', () => failuresAt.length >= 6, 5000);
-    const gaps = failuresAt.slice(1).map((t, i) => t - failuresAt[i]!);
-    // 100, 200, 400, 400, 400 ms (timer jitter aside).
-    const expected = [100, 200, 400, 400, 400];
-    gaps.slice(0, 5).forEach((gap, i) => assert.ok(gap >= expected[i]! - 5 && gap < expected[i]! + 150, `gap ${i}: ${gap} ms, expected ~${expected[i]}`));
+    await next;
+    // The spawn fails on its own (no timer involved); each retry waits exactly its backoff.
+    for (const delayMs of [100, 200, 400, 400, 400]) {
+      assert.equal(broken.status().state, 'restarting');
+      t.mock.timers.tick(delayMs - 1);
+      assert.equal(broken.status().state, 'restarting', `not before ${delayMs} ms`);
+      next = failed();
+      t.mock.timers.tick(1);
+      await next;
+    }
+    assert.equal(broken.status().starts, 6);
+    assert.equal(broken.status().restarts, 5);
+    assert.deepEqual(new Set(failures), new Set(['SPAWN_FAILED']));
     assert.equal(broken.viewerCount, 1);
     assert.equal(broken.status().state, 'restarting');
     assert.match(broken.status().lastFailure!.message, /cannot run ffmpeg/);
+    await broken.close();
   });
 
   test('fans the clip out to every viewer, marks keyframes, and replays the cache to a late viewer', async () => {
@@ -107,7 +129,7 @@ describe('CameraStream', () => {
 });
 
 describe('CameraStream re-planning', () => {
-  test('a camera that flips between a copy and a transcode stream does not restart ffmpeg every second', async () => {
+  test('a camera that flips between a copy and a transcode stream does not restart ffmpeg every second', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'porchlight-flip-'));
     try {
       // A stand-in ffmpeg whose camera alternates 1920x1080 (transcode) and 640x360 (copy) at every start.
@@ -121,14 +143,55 @@ describe('CameraStream re-planning', () => {
         'echo "Stream mapping:" >&2',
         'exec sleep 30',
       ].join('\n'), { mode: 0o755 });
-      const flipping = stream({ url: 'rtsp://127.0.0.1:9/cam', ffmpegPath: script, preload: true, restartInitialMs: 1000 });
-      await new Promise((resolve) => setTimeout(resolve, 4000));
-      const { starts } = flipping.status();
-      // Unbounded, this is dozens; with backoff: the first flip at once, then 1 s, then 2 s.
-      assert.ok(starts >= 3 && starts <= 5, `${starts} ffmpeg starts in 4 s`);
+      t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+      const flipping = stream({ url: 'rtsp://127.0.0.1:9/cam', ffmpegPath: script, preload: true, restart: { initialMs: 1000, maxMs: 30_000 } });
+      // Unbounded, this is a restart per flip; with backoff: the first flip at once, then 1 s, 2 s, 4 s.
+      await nextState(flipping, 'restarting');
+      assert.equal(flipping.status().starts, 2, 'the first flip re-plans at once');
+      for (const delayMs of [1000, 2000, 4000]) {
+        const starts = flipping.status().starts;
+        t.mock.timers.tick(delayMs - 1);
+        assert.equal(flipping.status().starts, starts, `no start before ${delayMs} ms`);
+        const restarting = nextState(flipping, 'restarting');
+        t.mock.timers.tick(1);
+        await restarting;
+        assert.equal(flipping.status().starts, starts + 1);
+      }
       await flipping.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CameraStream down', () => {
+  test('is down once restarting has not brought video back within downMs, and when it closes', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    const broken = stream({ ffmpegPath: '/nonexistent/ffmpeg', restart: { initialMs: 300, maxMs: 300 }, downMs: 1000 });
+    const downs: string[] = [];
+    broken.on('down', (reason) => downs.push(reason));
+    let failed = once(broken, 'failure');
+    broken.addViewer(recordingViewer('v').viewer);
+    await failed;
+    // Restarts at 300, 600 and 900 ms fail too: still within the bound.
+    for (let i = 0; i < 3; i++) {
+      failed = once(broken, 'failure');
+      t.mock.timers.tick(300);
+      await failed;
+    }
+    assert.deepEqual(downs, []);
+    t.mock.timers.tick(100);
+    assert.deepEqual(downs, ['no video from the camera for 1 s']);
+    await broken.close();
+    assert.deepEqual(downs, ['no video from the camera for 1 s', 'its stream closed']);
+  });
+
+  test('is down when it fails for good, with the failure as the reason', async () => {
+    const unusable = stream({ url: 'http://camera/stream' });
+    const down = once(unusable, 'down');
+    unusable.addViewer(recordingViewer('v').viewer);
+    const [reason] = await down;
+    assert.equal(unusable.state, 'failed');
+    assert.equal(reason, `its stream failed: ${unusable.status().lastFailure!.message}`);
   });
 });

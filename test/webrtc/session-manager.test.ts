@@ -29,7 +29,8 @@ function manager(overrides: Partial<SessionManagerOptions> = {}): { sessions: Se
   const sessions = new SessionManager({
     streams,
     ice: { iceServers: [], hostAddresses: ['127.0.0.1'], excludedAddresses: [] },
-    ports: new UdpPortPool([41500, 41600], 1),
+    // This file's ports are 41500-41599: test files run in parallel, each on a range of its own.
+    ports: new UdpPortPool([41500, 41549], 1),
     answerTimeoutMs: 5000,
     connectTimeoutMs: 30_000,
     maxSessionMs: 600_000,
@@ -86,6 +87,22 @@ describe('SessionManager clean-up', () => {
     assert.equal(sessions.size, 0);
     await assert.rejects(sessions.offer({ sessionId: 'c', cameraId: 'demo', offerSdp: fixture('echo-show-design') }), { code: 'UNREACHABLE' });
   });
+
+  test('offers still being answered: a newer one for the same session wins, and they count against the viewer limit', async () => {
+    const { sessions } = manager({ maxViewersPerCamera: 2 });
+    const offer = (sessionId: string) => sessions.offer({ sessionId, cameraId: 'demo', offerSdp: fixture('echo-show-design') });
+    const older = offer('same');
+    const newer = offer('same');
+    const other = offer('other');
+    await assert.rejects(offer('third'), { code: 'BUSY' }, 'two offers being answered fill a limit of two');
+    await assert.rejects(older, (err: Error & { code?: string }) => err.code === 'BUSY' && /offered again/.test(err.message));
+    await newer;
+    await other;
+    assert.deepEqual(sessions.list().map((s) => s.id).sort(), ['other', 'same']);
+    assert.deepEqual(sessions.ended(), [], 'a refused offer is no ended session');
+    await sessions.close();
+    await until('every port block back', () => sessions.leasedPortBlocks === 0, 5000);
+  });
 });
 
 /**
@@ -102,33 +119,33 @@ describe('SessionManager UDP ports', () => {
   const uniquePorts = (sdp: string) => [...new Set(candidatePorts(sdp))];
 
   test('20 offers at once each gather on a port of their own inside webrtc.udpPorts', async () => {
-    const { sessions } = manager({ ports: new UdpPortPool([41700, 41739], 1), maxViewersPerCamera: 30 });
+    const { sessions } = manager({ ports: new UdpPortPool([41550, 41589], 1), maxViewersPerCamera: 30 });
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => sessions.offer({ sessionId: `crowd-${i}`, cameraId: 'demo', offerSdp: fixture('echo-show-design') })));
     const ports = answers.map(uniquePorts);
     for (const list of ports) assert.equal(list.length, 1);
     const all = ports.map((list) => list[0]!);
     assert.equal(new Set(all).size, 20, `ports shared: ${all.join(' ')}`);
-    for (const port of all) assert.ok(port >= 41700 && port <= 41739);
+    for (const port of all) assert.ok(port >= 41550 && port <= 41589);
     sessions.close();
   });
 
   test('ports another program holds are skipped; a full range refuses naming webrtc.udpPorts; a hang-up frees its ports', async () => {
-    for (const port of [41800, 41801]) {
+    for (const port of [41590, 41591]) {
       const squatter = createSocket('udp4');
       await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.1', resolve));
       owned.push({ close: () => new Promise<void>((resolve) => squatter.close(() => resolve())) });
     }
-    const { sessions } = manager({ ports: new UdpPortPool([41800, 41805], 1) });
+    const { sessions } = manager({ ports: new UdpPortPool([41590, 41595], 1) });
     const offer = (sessionId: string) => sessions.offer({ sessionId, cameraId: 'demo', offerSdp: fixture('echo-show-design') });
-    assert.deepEqual(uniquePorts(await offer('p1')), [41802], 'the next block, both ports of the first being taken');
-    assert.deepEqual(uniquePorts(await offer('p2')), [41804]);
+    assert.deepEqual(uniquePorts(await offer('p1')), [41592], 'the next block, both ports of the first being taken');
+    assert.deepEqual(uniquePorts(await offer('p2')), [41594]);
     await assert.rejects(offer('p3'), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'BUSY');
       assert.match(err.message, /webrtc\.udpPorts/);
       return true;
     });
     await sessions.disconnect('p1');
-    assert.deepEqual(uniquePorts(await offer('p4')), [41802], 'the freed block');
+    assert.deepEqual(uniquePorts(await offer('p4')), [41592], 'the freed block');
     await sessions.close();
   });
 
@@ -146,8 +163,8 @@ describe('SessionManager UDP ports', () => {
         } };
       }
     }
-    const { sessions } = manager({ ports: new WatchedPool([41900, 41901], 1) });
-    assert.deepEqual(uniquePorts(await sessions.offer({ sessionId: 'h1', cameraId: 'demo', offerSdp: fixture('echo-show-design') })), [41900]);
+    const { sessions } = manager({ ports: new WatchedPool([41596, 41597], 1) });
+    assert.deepEqual(uniquePorts(await sessions.offer({ sessionId: 'h1', cameraId: 'demo', offerSdp: fixture('echo-show-design') })), [41596]);
     await sessions.disconnect('h1');
     await until('the lease released', () => bindable.length === 1, 5000);
     assert.deepEqual(bindable, [true], 'the port was still bound when its lease was handed back');
@@ -155,7 +172,7 @@ describe('SessionManager UDP ports', () => {
   });
 
   test('an answer ready too late for Alexa ends as answer-timeout (before: connect-timeout, the DTLS outcome), its ports freed', async () => {
-    const { sessions } = manager({ ports: new UdpPortPool([41950, 41951], 1), answerTimeoutMs: 1 });
+    const { sessions } = manager({ ports: new UdpPortPool([41598, 41599], 1), answerTimeoutMs: 1 });
     await assert.rejects(sessions.offer({ sessionId: 'late', cameraId: 'demo', offerSdp: fixture('echo-show-design') }), { code: 'TIMEOUT' });
     await until('the late session noted', () => sessions.ended().some((e) => e.id === 'late'), 10_000);
     assert.equal(sessions.ended().find((e) => e.id === 'late')!.outcome, 'answer-timeout');
