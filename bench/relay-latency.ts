@@ -2,7 +2,7 @@
  * A directive's round trip as the skill Lambda sees it, through the relay (Lambda → MQTT 5 broker
  * over TLS → bridge → back) beside the HTTP proxy path (Lambda → POST /alexa), same bridge, same
  * run, calls interleaved so machine drift cancels. The broker is Debian's mosquitto with client
- * certificates and TCP_NODELAY, as DESIGN.md describes; both proxies are the bundled Lambda's own
+ * certificates and TCP_NODELAY, as docs/architecture.md describes; both proxies are the bundled Lambda's own
  * createProxy, each keeping its connection as a warm Lambda does.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The benchmark's headline figures, the DESIGN.md "Performance targets" they answer to, and the
+ * The benchmark's headline figures, the docs/architecture.md "Performance targets" they answer to, and the
  * table `npm run bench` prints. Pure.
  */
 
@@ -67,11 +67,11 @@ function format(value: number): string {
   return String(Math.round(value * 100) / 100);
 }
 
-/** A plain-text table: figure, value, DESIGN.md target, verdict. */
+/** A plain-text table: figure, value, target, verdict. */
 export function table(figures: Figures, unmeasurable: Unmeasurable = {}): string {
   const verdict = verdicts(figures, unmeasurable);
   const rows = ROWS.map((row) => [row.label, unmeasurable[row.key] ? 'unmeasurable' : `${format(figures[row.key])} ${row.unit}`.trim(), row.target, verdict[row.key] ?? '—']);
-  const header = ['figure', 'value', 'DESIGN.md target', 'verdict'];
+  const header = ['figure', 'value', 'target', 'verdict'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const reasons = ROWS.filter((row) => unmeasurable[row.key]).map((row) => `${row.label}: ${unmeasurable[row.key]}`);

@@ -1,5 +1,5 @@
 /**
- * porchlight's benchmark (DESIGN.md "Performance targets"), all figures from one run on this
+ * porchlight's benchmark (docs/architecture.md "Performance targets"), all figures from one run on this
  * machine: a fake camera (1280x720, 25 fps, ~2 Mb/s, 4 s GOP, G.711 audio) and the bridge in a
  * process of its own, then
  *   1. offer → answer latency, 1 at a time and 20 concurrent (bench/answer-latency.ts)

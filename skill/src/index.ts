@@ -1,6 +1,6 @@
 /**
  * The skill's AWS Lambda (Node 22 runtime, ESM; handler `index.handler`): a thin proxy that
- * forwards every Alexa directive, signed, to the bridge's `POST /alexa` (DESIGN.md "HTTP surface")
+ * forwards every Alexa directive, signed, to the bridge's `POST /alexa` (docs/architecture.md "HTTP surface")
  * and hands the bridge's reply back to Alexa. When the bridge cannot answer, it answers for it with
  * a valid ErrorResponse — Alexa must never get silence or a Lambda crash.
  *

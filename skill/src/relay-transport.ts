@@ -1,5 +1,5 @@
 /**
- * The Lambda's side of the relay (DESIGN.md "Relay: Alexa without an inbound port"): each signed
+ * The Lambda's side of the relay (docs/architecture.md "Relay: Alexa without an inbound port"): each signed
  * directive is published to `porchlight/<bridgeId>/directives` (MQTT 5, QoS 1) with this
  * function's own reply topic and a correlationData, and the bridge's reply is awaited there.
  *

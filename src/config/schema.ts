@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /**
- * The configuration file's schema (DESIGN.md "Configuration"). `errorMessage` is our own keyword:
+ * The configuration file's schema (docs/architecture.md "Configuration"). `errorMessage` is our own keyword:
  * the loader shows it instead of TypeBox's generic text so every error reads as a reason.
  */
 
@@ -110,7 +110,7 @@ export const ConfigSchema = Strict({
     password: Type.Optional(Str()),
     topicPrefix: Str({ default: 'porchlight', pattern: '^[^#+]+$', errorMessage: 'must be an MQTT topic prefix without wildcards (+, #)' }),
   })),
-  /** Alexa without an inbound port: directives through an MQTT 5 broker, e.g. the user's AWS IoT Core (DESIGN.md "Relay"). */
+  /** Alexa without an inbound port: directives through an MQTT 5 broker, e.g. the user's AWS IoT Core (docs/architecture.md "Relay"). */
   relay: Type.Optional(Strict({
     url: Str({ pattern: '^mqtts://', errorMessage: 'must be an mqtts:// URL (the relay runs over TLS only)' }),
     bridgeId: Str({ default: 'home', pattern: '^[A-Za-z0-9_-]{1,64}$', errorMessage: 'must be 1–64 letters, digits, _ or -' }),

@@ -27,8 +27,13 @@ export interface CameraEventsEvents {
   motion: [cameraId: string, reading: MotionReading];
 }
 
+/** What became of a press: queued for Alexa, folded into the previous one (debounce), or nowhere to send it. */
+export type PressFate = 'queued' | 'folded' | 'not-configured';
+
 export interface CameraEventsOptions {
   cameras: Array<{ id: string; kind: 'camera' | 'doorbell'; motion: boolean }>;
+  /** Handles a press from any source and says what became of it (the app: a DoorbellPress and a warm stream). */
+  onPress?: (cameraId: string, source: EventSourceName, at: Date) => PressFate;
   /** A source that has never said "off" is taken to have stopped seeing motion this long after its last "on". */
   motionHoldMs: number;
   log: Logger;
@@ -103,8 +108,7 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
       if (camera.kind !== 'doorbell') return this.#misfit(cameraId, source, 'not-a-doorbell', 'doorbell press for a camera not configured kind: doorbell: ignored');
       // Only the press matters; a doorbell's "released" is no news.
       if (!on) return 'ignored';
-      this.#remember(camera, { kind, source, value: 'press', at: at.toISOString() });
-      this.emit('press', cameraId, source, at);
+      this.#press(cameraId, camera, source, at);
       return 'press';
     }
     if (!camera.motion) return this.#misfit(cameraId, source, 'no-motion-sensor', 'motion for a camera configured motion: false: ignored');
@@ -129,6 +133,15 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
       }, holdMs);
     }
     return this.#update(cameraId, camera) ? 'motion-changed' : 'motion-unchanged';
+  }
+
+  /** A press (from the HTTP API): what became of it, or why it is no press. */
+  press(cameraId: string, source: EventSourceName): PressFate | 'unknown-camera' | 'not-a-doorbell' | 'ignored' {
+    const camera = this.#cameras.get(cameraId);
+    if (!camera) return 'unknown-camera';
+    if (this.#closed) return 'ignored';
+    if (camera.kind !== 'doorbell') return this.#misfit(cameraId, source, 'not-a-doorbell', 'doorbell press for a camera not configured kind: doorbell: ignored');
+    return this.#press(cameraId, camera, source, this.#now());
   }
 
   /** The camera's motion state; undefined for a camera without a motion sensor. */
@@ -167,9 +180,15 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
     }
   }
 
-  #misfit<T extends ReportOutcome>(cameraId: string, source: EventSourceName, outcome: T, message: string): T {
+  #misfit<T extends string>(cameraId: string, source: EventSourceName, outcome: T, message: string): T {
     if (source !== 'http' && this.#misfits.first(`${cameraId}/${outcome}/${source}`)) this.#options.log.warn({ cameraId, source }, message);
     return outcome;
+  }
+
+  #press(cameraId: string, camera: CameraState, source: EventSourceName, at: Date): PressFate | 'ignored' {
+    this.#remember(camera, { kind: 'doorbell', source, value: 'press', at: at.toISOString() });
+    this.emit('press', cameraId, source, at);
+    return this.#options.onPress?.(cameraId, source, at) ?? 'ignored';
   }
 
   #remember(camera: CameraState, event: RecentEvent): void {

@@ -10,7 +10,7 @@ import { SampledLog } from '../util/sampled-log.ts';
 import { directivesTopic, isReplyTopic, bridgeClientId } from './topics.ts';
 
 /**
- * The relay (DESIGN.md "Relay: Alexa without an inbound port"): the bridge dials out to an MQTT 5
+ * The relay (docs/architecture.md "Relay: Alexa without an inbound port"): the bridge dials out to an MQTT 5
  * broker over TLS with its client certificate, takes the skill Lambda's signed directives from
  * `porchlight/<bridgeId>/directives`, checks each exactly as POST /alexa does (window, replay
  * guard shared with it, constant-time compare), runs it through the same dispatcher and publishes

@@ -1,4 +1,4 @@
-/** The relay's topic and client-id names (DESIGN.md "Relay"), shared by the bridge, the skill Lambda and the setup. Pure. */
+/** The relay's topic and client-id names (docs/architecture.md "Relay"), shared by the bridge, the skill Lambda and the setup. Pure. */
 
 export const BRIDGE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 

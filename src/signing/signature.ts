@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * The proxy signature (DESIGN.md "HTTP surface"): `x-porchlight-timestamp: <unix seconds>` and
+ * The proxy signature (docs/architecture.md "HTTP surface"): `x-porchlight-timestamp: <unix seconds>` and
  * `x-porchlight-signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`.
  */
 

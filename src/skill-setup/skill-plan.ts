@@ -44,7 +44,7 @@ export interface AmazonEndpoints {
   tokenUrl: string;
 }
 
-/** The only knobs for other partitions and tests (DESIGN.md "Skill setup"). */
+/** The only knobs for other partitions and tests (docs/architecture.md "Skill setup"). */
 export function amazonEndpoints(env: NodeJS.ProcessEnv): AmazonEndpoints {
   return {
     smapiUrl: env.PORCHLIGHT_SMAPI_URL || DEFAULT_SMAPI_URL,

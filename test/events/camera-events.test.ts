@@ -79,6 +79,24 @@ describe('CameraEvents: motion state, holds, presses', () => {
     assert.deepEqual(presses, [['door', 'onvif'], ['door', 'mqtt']]);
   });
 
+  test('a press from the API returns what its handler made of it; no press for a camera that is no doorbell', () => {
+    const fates = ['queued', 'folded'] as const;
+    let handled = 0;
+    const withHandler = new CameraEvents({
+      cameras: [{ id: 'door', kind: 'doorbell', motion: false }, { id: 'yard', kind: 'camera', motion: true }],
+      motionHoldMs: HOLD_MS,
+      log: pino({ level: 'silent' }),
+      onPress: () => fates[handled++]!,
+    });
+    assert.equal(withHandler.press('door', 'http'), 'queued');
+    assert.equal(withHandler.press('door', 'http'), 'folded');
+    assert.equal(withHandler.press('yard', 'http'), 'not-a-doorbell');
+    assert.equal(withHandler.press('gate', 'http'), 'unknown-camera');
+    assert.equal(handled, 2);
+    assert.equal(withHandler.recent('door').length, 2, 'remembered like any press');
+    withHandler.close();
+  });
+
   test('unknown cameras and cameras without a motion sensor are refused, with no state', () => {
     assert.equal(events.report('garage', 'motion', true, 'mqtt'), 'unknown-camera');
     assert.equal(events.report('shed', 'motion', true, 'mqtt'), 'no-motion-sensor');

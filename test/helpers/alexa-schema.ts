@@ -6,7 +6,7 @@ import addFormats from 'ajv-formats';
 
 /**
  * Amazon's validation schema for everything a skill sends to Alexa (test/alexa-schema, copied
- * from alexa-samples/alexa-smarthome). Recipe from DESIGN.md: ajv draft-04, strict off,
+ * from alexa-samples/alexa-smarthome). The recipe that works: ajv draft-04, strict off,
  * unicodeRegExp off, ajv-formats plus int32/double.
  */
 const schemaPath = fileURLToPath(new URL('../alexa-schema/alexa_smart_home_message_schema.json', import.meta.url));

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
-import { App, type AppOptions } from '../../src/app.ts';
+import { App, type AppOptions } from '../../src/app/app.ts';
+import { installSrtpKeyCache } from '../../src/webrtc/srtp-key-cache.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { withSecrets } from '../../src/config/secrets.ts';
 import { createLogger } from '../../src/log.ts';
@@ -40,6 +41,8 @@ export async function startBridge(config: Record<string, unknown>, options: { di
       done();
     },
   });
+  // As main.ts does for the real bridge (process-wide, idempotent).
+  installSrtpKeyCache();
   const app = new App(withSecrets(file, source), createLogger({ level: 'debug', destination }), options.app);
   const url = await app.start();
   return {

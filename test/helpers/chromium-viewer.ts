@@ -83,7 +83,7 @@ const ARGS = [
   '--disable-sync',
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection', // moot under the policy below; kept as DESIGN.md lists it
+  '--allow-loopback-in-peer-connection', // moot under the policy below; kept from the setup that first worked here
   '--webrtc-ip-handling-policy=default_public_and_private_interfaces',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
   '--no-proxy-server',

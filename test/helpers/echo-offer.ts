@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MediaStreamTrack, RTCPeerConnection, useH264, useOPUS, type RTCPeerConnectionConfig } from 'werift';
 
 /**
- * Offers shaped like a real Echo Show's (DESIGN.md "WebRTC and media notes"), for tests.
+ * Offers shaped like a real Echo Show's (docs/architecture.md "Echo's offers"), for tests.
  * Candidate addresses are rewritten to 127.0.0.1 so nothing is ever sent off the machine.
  */
 
@@ -13,7 +13,7 @@ export function fixture(name: string): string {
 }
 
 /**
- * A real werift offer rewritten into Echo's shape (DESIGN.md): H.264 on PT 126 without fmtp,
+ * A real werift offer rewritten into Echo's shape (docs/architecture.md): H.264 on PT 126 without fmtp,
  * Opus on 111 plus static 0/8 without rtpmap, no msid, port 1 with c=0.0.0.0, uppercase UDP host
  * candidates plus component-2 and TCP ones, no trickle, b=AS.
  */

@@ -38,7 +38,7 @@ describe('analyzeOffer: offers we can answer', () => {
     name: string; sdp: string; videoPt: number; videoMid: string; videoDirection: MediaDirection;
     profileLevelId: string | undefined; fmtpMissing: boolean; opusPt: number | undefined; audioMid: string; bundle: string[];
   }[] = [
-    { name: 'Echo, as DESIGN.md describes it', sdp: echo, videoPt: 126, videoMid: '1', videoDirection: 'sendrecv',
+    { name: 'Echo, as docs/architecture.md describes it', sdp: echo, videoPt: 126, videoMid: '1', videoDirection: 'sendrecv',
       profileLevelId: undefined, fmtpMissing: true, opusPt: 111, audioMid: '0', bundle: ['0', '1'] },
     { name: 'Echo, shaped like publicly posted offers', sdp: offer('echo-show-public'), videoPt: 99, videoMid: 'video0',
       videoDirection: 'sendrecv', profileLevelId: undefined, fmtpMissing: true, opusPt: 96, audioMid: 'audio0', bundle: ['audio0', 'video0'] },
