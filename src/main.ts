@@ -1,5 +1,6 @@
 import { App } from './app/app.ts';
 import { commandUsage, parseCommand, USAGE } from './cli.ts';
+import { resolveConfigPath } from './config/config-file.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { secretsFile, withSecrets } from './config/secrets.ts';
 import { discoverySessionCli } from './cloud/discovery-session-cli.ts';
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const values = parsed.values ?? {};
-  const configPath = (values.config as string | undefined) ?? (process.env.PORCHLIGHT_CONFIG || undefined);
+  const configPath = resolveConfigPath(values.config as string | undefined);
   switch (parsed.command) {
     case 'serve':
       return serve(configPath);

@@ -42,7 +42,15 @@ export function embeddedDemoConfig(): Record<string, unknown> {
 export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfigFile {
   const source = path ? resolve(path) : EMBEDDED_SOURCE;
   const raw = path ? readYaml(source) : embeddedDemoConfig();
-  const baseDir = path ? dirname(source) : process.cwd();
+  return { config: validateConfig(raw, source, path ? dirname(source) : process.cwd(), env), source };
+}
+
+/**
+ * Validates and normalises a configuration read from `source` (defaults, env overrides, paths
+ * relative to `baseDir`): what start-up does, and what an edit is checked with before it is saved.
+ */
+export function validateConfig(raw: Record<string, unknown>, source: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): ConfigFile {
+  raw = structuredClone(raw);
   const problems: string[] = [];
   applyEnvOverrides(raw, env, problems);
   const withDefaults = Value.Default(ConfigSchema, structuredClone(raw)) as unknown;
@@ -55,7 +63,7 @@ export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv 
   // The relay's files are checked now, so check-config and start-up name a wrong one.
   if (resolved.relay) problems.push(...relayProblems(resolved.relay));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { config: resolved, source };
+  return resolved;
 }
 
 function relayProblems(relay: NonNullable<ConfigFile['relay']>): string[] {

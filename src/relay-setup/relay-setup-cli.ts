@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { resolveConfigPath } from '../config/config-file.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { withSecrets } from '../config/secrets.ts';
 import { BRIDGE_ID_PATTERN } from '../relay/topics.ts';
@@ -59,7 +60,7 @@ export async function relaySetupCli(argv: string[], io: CliIo): Promise<number> 
   }
   const { relaySetup, RelaySetupError } = await import('./relay-setup.ts');
   try {
-    const { config: file, source } = loadConfigFile(values.config ?? (io.env.PORCHLIGHT_CONFIG || undefined));
+    const { config: file, source } = loadConfigFile(resolveConfigPath(values.config, io.env));
     const config = withSecrets(file, source);
     const result = await relaySetup({
       region,

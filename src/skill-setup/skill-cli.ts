@@ -3,6 +3,7 @@
  * endpoints (PORCHLIGHT_SMAPI_URL, PORCHLIGHT_LWA_AUTHORIZE_URL, PORCHLIGHT_LWA_TOKEN_URL; AWS
  * through the SDK's own AWS_ENDPOINT_URL…), output with every token and secret scrubbed.
  */
+import { resolveConfigPath } from '../config/config-file.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { withSecrets } from '../config/secrets.ts';
 import type { Config } from '../config/schema.ts';
@@ -22,7 +23,7 @@ type Values = Record<string, string | boolean | undefined>;
 
 /** The configuration as the bridge runs it, and whether the YAML itself sets the skill's event credentials. */
 function loadConfig(values: Values, env: NodeJS.ProcessEnv): { config: Config; yamlHasAlexaCredentials: boolean } {
-  const { config: file, source } = loadConfigFile((values.config as string | undefined) ?? (env.PORCHLIGHT_CONFIG || undefined));
+  const { config: file, source } = loadConfigFile(resolveConfigPath(values.config as string | undefined, env));
   return { config: withSecrets(file, source), yamlHasAlexaCredentials: Boolean(file.alexa.clientId) };
 }
 
