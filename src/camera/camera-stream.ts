@@ -95,6 +95,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   #lingerTimer: NodeJS.Timeout | undefined;
   #downTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  /** What `down` says when the stream closes: the first close() call's reason. */
+  #closeReason = 'its stream closed';
 
   constructor(options: CameraStreamOptions) {
     super();
@@ -218,8 +220,13 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     }, this.#options.lingerMs);
   }
 
-  /** Idempotent: stops ffmpeg, closes the sockets, forgets the viewers; resolves once ffmpeg has exited. */
-  close(): Promise<void> {
+  /**
+   * Idempotent: stops ffmpeg, closes the sockets, forgets the viewers; resolves once ffmpeg has
+   * exited. `reason` is what the `down` event tells the viewers' owner (e.g. the camera was
+   * removed from the configuration); the first call's reason stands.
+   */
+  close(reason?: string): Promise<void> {
+    if (!this.#closing && reason) this.#closeReason = reason;
     this.#closing ??= this.#close();
     return this.#closing;
   }
@@ -261,7 +268,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     clearTimeout(this.#downTimer);
     this.#downTimer = undefined;
     if (state === 'failed') this.emit('down', `its stream failed: ${this.#lastFailure?.message ?? 'cannot start'}`);
-    else if (state === 'closed') this.emit('down', 'its stream closed');
+    else if (state === 'closed') this.emit('down', this.#closeReason);
   }
 
   #ensureRunning(): void {

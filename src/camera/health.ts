@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { access, constants } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { ConnectivityReading, ConnectivitySource } from '../alexa/ports.ts';
 import type { AuthScheme } from './rtsp-auth.ts';
@@ -51,17 +52,24 @@ export async function probeCamera(
 /** Two failed probes in a row make a camera UNREACHABLE; one success makes it OK again. */
 export const FAILURES_TO_UNREACHABLE = 2;
 
+/** A probe under way, and how to stop it when its camera is removed or re-pointed. */
+interface InFlightProbe {
+  result: Promise<CameraHealth>;
+  abort: AbortController;
+}
+
 /**
  * Probes every camera now and every `intervalMs` and keeps a debounced connectivity per camera:
  * one lost probe does not flap Alexa's state. Emits `change` when a camera's connectivity flips
  * (and once per camera for its first reading). Answers ReportState through ConnectivitySource.
- * A camera stream's own failures and successes count like probes.
+ * A camera stream's own failures and successes count like probes. setCameras() takes a new
+ * camera list while running.
  */
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements ConnectivitySource {
-  readonly #targets: Map<string, HealthTarget>;
+  readonly #targets = new Map<string, HealthTarget>();
   readonly #latest = new Map<string, CameraHealth>();
   readonly #failures = new Map<string, number>();
-  readonly #inFlight = new Map<string, Promise<CameraHealth>>();
+  readonly #inFlight = new Map<string, InFlightProbe>();
   /** The auth scheme each camera's credentials worked with; Digest, once seen, is never given up. */
   readonly #schemes = new Map<string, AuthScheme>();
   readonly #abort = new AbortController();
@@ -72,7 +80,30 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   constructor(options: HealthMonitorOptions) {
     super();
     this.#options = options;
-    this.#targets = new Map(options.cameras.map((camera) => [camera.id, camera]));
+    for (const camera of options.cameras) this.#targets.set(camera.id, { ...camera });
+  }
+
+  /**
+   * Takes a new camera list. Added cameras are probed at once (once started) and then with the
+   * others; removed ones are no longer probed and forgotten — reading, failures, auth scheme — and
+   * a probe of theirs still under way is aborted and its answer ignored, so no `change` follows.
+   * A camera whose target changed (its URL) is forgotten the same way and probed afresh.
+   * Idempotent: the same list again changes nothing.
+   */
+  setCameras(targets: HealthTarget[]): void {
+    if (this.#closed) return;
+    const next = new Map(targets.map((target) => [target.id, target]));
+    for (const [id, current] of this.#targets) {
+      const wanted = next.get(id);
+      if (!wanted || !isDeepStrictEqual(wanted, current)) this.#forget(id);
+    }
+    const added: string[] = [];
+    for (const [id, target] of next) {
+      if (this.#targets.has(id)) continue;
+      this.#targets.set(id, { ...target });
+      added.push(id);
+    }
+    if (this.#timer) for (const id of added) this.#probeInBackground(id);
   }
 
   start(): void {
@@ -96,17 +127,24 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
     const target = this.#targets.get(cameraId);
     if (!target) return Promise.reject(new Error(`unknown camera ${cameraId}`));
     const running = this.#inFlight.get(cameraId);
-    if (running) return running;
+    if (running) return running.result;
     const timeoutMs = this.#options.probeTimeoutMs ?? Math.min(5000, this.#options.intervalMs);
     const knownScheme = this.#schemes.get(cameraId);
-    const probe = probeCamera(target.url, { timeoutMs, signal: this.#abort.signal, ...(knownScheme && { knownScheme }) })
-      .then(({ scheme, ...result }) => {
+    const abort = new AbortController();
+    const signal = AbortSignal.any([this.#abort.signal, abort.signal]);
+    const result = probeCamera(target.url, { timeoutMs, signal, ...(knownScheme && { knownScheme }) })
+      .then(({ scheme, ...observed }) => {
+        // Removed or re-pointed while probed: the answer is about a camera no longer configured.
+        if (this.#targets.get(cameraId) !== target) return this.#afterStaleProbe(cameraId);
         if (scheme) this.#noteScheme(cameraId, target.url, scheme);
-        return this.#record(cameraId, { ...result, timeOfSample: new Date() });
+        return this.#record(cameraId, { ...observed, timeOfSample: new Date() });
       })
-      .finally(() => this.#inFlight.delete(cameraId));
+      .finally(() => {
+        if (this.#inFlight.get(cameraId) === probe) this.#inFlight.delete(cameraId);
+      });
+    const probe: InFlightProbe = { result, abort };
     this.#inFlight.set(cameraId, probe);
-    return probe;
+    return result;
   }
 
   /** The auth scheme the camera's credentials worked with, once a probe has used them. */
@@ -130,7 +168,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   noteStreamFailure(cameraId: string, code: string, reason: string): void {
     if (!this.#targets.has(cameraId) || this.#closed) return;
     this.#record(cameraId, { value: 'UNREACHABLE', code, reason, timeOfSample: new Date() });
-    this.probe(cameraId).catch((err: unknown) => this.#options.log.error({ err, cameraId }, 'health probe failed'));
+    this.#probeInBackground(cameraId);
   }
 
   /** The camera's stream delivers video: as good as a successful probe. */
@@ -147,9 +185,31 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> implements 
   }
 
   #probeAll(): void {
-    for (const id of this.#targets.keys()) {
-      this.probe(id).catch((err: unknown) => this.#options.log.error({ err, cameraId: id }, 'health probe failed'));
-    }
+    for (const id of this.#targets.keys()) this.#probeInBackground(id);
+  }
+
+  #probeInBackground(cameraId: string): void {
+    this.probe(cameraId).catch((err: unknown) => {
+      // A camera removed meanwhile: its probe's end is expected, not a fault.
+      if (this.#targets.has(cameraId)) this.#options.log.error({ err, cameraId }, 'health probe failed');
+    });
+  }
+
+  /** What a caller waiting on a stale probe gets: the camera's fresh probe, or the news that it is gone. */
+  #afterStaleProbe(cameraId: string): Promise<CameraHealth> {
+    if (this.#targets.has(cameraId)) return this.probe(cameraId);
+    return Promise.reject(new Error(`camera ${cameraId} was removed while being probed`));
+  }
+
+  /** Drops everything known about a camera and stops its probe. */
+  #forget(cameraId: string): void {
+    this.#targets.delete(cameraId);
+    this.#latest.delete(cameraId);
+    this.#failures.delete(cameraId);
+    this.#schemes.delete(cameraId);
+    const probe = this.#inFlight.get(cameraId);
+    this.#inFlight.delete(cameraId);
+    probe?.abort.abort();
   }
 
   /** Folds one observation into the debounced reading. */

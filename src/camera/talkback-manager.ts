@@ -29,16 +29,45 @@ export interface TalkbackStatus {
  * gets one-way audio, so two people never talk over each other through one speaker.
  */
 export class TalkbackManager {
-  readonly #cameras: Map<string, CameraConfig>;
+  /** The talkback cameras; an entry is replaced (never mutated) when its camera changes, so an answer can tell it is stale. */
+  readonly #cameras = new Map<string, CameraConfig>();
   readonly #status = new Map<string, TalkbackStatus>();
   readonly #talks = new Map<string, { sessionId: string; talk: TalkSession }>();
   readonly #options: TalkbackManagerOptions;
+  /** checkAll() has run: cameras added later are checked as they come. */
+  #checking = false;
   #closed = false;
 
   constructor(options: TalkbackManagerOptions) {
     this.#options = options;
-    this.#cameras = new Map(options.cameras.filter((c) => c.talkback === 'onvif').map((c) => [c.id, c]));
-    for (const id of this.#cameras.keys()) this.#status.set(id, { capability: 'unknown' });
+    for (const camera of talkbackCameras(options.cameras)) {
+      this.#cameras.set(camera.id, camera);
+      this.#status.set(camera.id, { capability: 'unknown' });
+    }
+  }
+
+  /**
+   * Takes a new camera list. A camera no longer configured for talkback (removed, or `talkback`
+   * turned off) has its talk closed and its status forgotten; a new one, or one whose URL
+   * changed, starts over from `unknown` (its talk closed) and is checked again once checkAll()
+   * has run. Answers of checks and talks begun before the change are ignored. Idempotent.
+   */
+  setCameras(cameras: CameraConfig[]): void {
+    if (this.#closed) return;
+    const next = new Map(talkbackCameras(cameras).map((camera) => [camera.id, camera]));
+    const fresh: string[] = [];
+    for (const [id, current] of this.#cameras) {
+      const wanted = next.get(id);
+      if (wanted && wanted.url === current.url) continue;
+      this.#forget(id);
+    }
+    for (const [id, camera] of next) {
+      if (this.#cameras.has(id)) continue;
+      this.#cameras.set(id, camera);
+      this.#status.set(id, { capability: 'unknown' });
+      fresh.push(id);
+    }
+    if (this.#checking) for (const id of fresh) this.#checkInBackground(id);
   }
 
   /** Full duplex works with this camera, as far as is known (discovery's isFullDuplexAudioSupported). */
@@ -54,9 +83,9 @@ export class TalkbackManager {
 
   /** Checks every talkback camera's backchannel once, in the background. */
   checkAll(): void {
-    for (const id of this.#cameras.keys()) {
-      this.check(id).catch((err: unknown) => this.#options.log.error({ err, cameraId: id }, 'talkback check failed'));
-    }
+    if (this.#closed) return;
+    this.#checking = true;
+    for (const id of this.#cameras.keys()) this.#checkInBackground(id);
   }
 
   async check(cameraId: string): Promise<TalkbackStatus['capability']> {
@@ -67,10 +96,15 @@ export class TalkbackManager {
       const knownScheme = this.#options.authScheme?.(cameraId);
       const backchannel = await Backchannel.open({ url: camera.url, log, ...(knownScheme && { knownScheme }) });
       await backchannel.close();
-      this.#update(cameraId, { capability: 'available' });
-      log.info({ codec: backchannel.codec.encoding }, 'camera has an ONVIF backchannel: talkback available');
+      // Removed or re-pointed while checked: the answer is about a camera no longer configured.
+      if (this.#isCurrent(cameraId, camera)) {
+        this.#update(cameraId, { capability: 'available' });
+        log.info({ codec: backchannel.codec.encoding }, 'camera has an ONVIF backchannel: talkback available');
+      }
     } catch (err) {
-      if (err instanceof BackchannelError && err.code === 'UNSUPPORTED') {
+      if (!this.#isCurrent(cameraId, camera)) {
+        log.debug({ reason: (err as Error).message }, 'talkback check of a camera since reconfigured ended');
+      } else if (err instanceof BackchannelError && err.code === 'UNSUPPORTED') {
         this.#update(cameraId, { capability: 'unsupported', reason: err.message });
         log.warn({ reason: err.message }, 'talkback: onvif is configured but the camera has no backchannel; Echo will get one-way audio');
       } else {
@@ -95,13 +129,18 @@ export class TalkbackManager {
     const talk = new TalkSession({ cameraId, url: camera.url, ffmpegPath, viewerCodec, log, ...(knownScheme && { knownScheme }), ...(after && { after }) });
     this.#talks.set(cameraId, { sessionId, talk });
     this.#update(cameraId, { talker: sessionId });
-    talk.on('talking', () => this.#update(cameraId, { capability: 'available' }));
+    // A talk outliving its camera's configuration (removed, re-pointed) no longer speaks for its status.
+    talk.on('talking', () => {
+      if (this.#isCurrent(cameraId, camera)) this.#update(cameraId, { capability: 'available' });
+    });
     talk.on('failed', (code, reason) => {
+      if (!this.#isCurrent(cameraId, camera)) return;
       this.#update(cameraId, { lastFailure: reason, ...(code === 'UNSUPPORTED' && { capability: 'unsupported', reason }) });
     });
     talk.once('closed', () => {
       if (this.#talks.get(cameraId)?.talk !== talk) return;
       this.#talks.delete(cameraId);
+      if (!this.#isCurrent(cameraId, camera)) return;
       const { talker: _gone, ...rest } = this.#status.get(cameraId) ?? { capability: 'unknown' as const };
       this.#status.set(cameraId, rest);
     });
@@ -113,7 +152,30 @@ export class TalkbackManager {
     await Promise.all([...this.#talks.values()].map(({ talk }) => talk.close()));
   }
 
+  #checkInBackground(cameraId: string): void {
+    this.check(cameraId).catch((err: unknown) => this.#options.log.error({ err, cameraId }, 'talkback check failed'));
+  }
+
+  #isCurrent(cameraId: string, camera: CameraConfig): boolean {
+    return this.#cameras.get(cameraId) === camera;
+  }
+
+  /**
+   * Drops a camera's status and closes its talk. The talk stays listed until it has closed, so a
+   * talker of the camera configured anew waits for the backchannel to be let go (claim()).
+   */
+  #forget(cameraId: string): void {
+    this.#cameras.delete(cameraId);
+    this.#status.delete(cameraId);
+    const current = this.#talks.get(cameraId);
+    current?.talk.close().catch((err: unknown) => this.#options.log.warn({ err, cameraId }, 'closing talkback failed'));
+  }
+
   #update(cameraId: string, change: Partial<TalkbackStatus>): void {
     this.#status.set(cameraId, { ...(this.#status.get(cameraId) ?? { capability: 'unknown' }), ...change });
   }
+}
+
+function talkbackCameras(cameras: CameraConfig[]): CameraConfig[] {
+  return cameras.filter((camera) => camera.talkback === 'onvif');
 }
