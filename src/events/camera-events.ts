@@ -30,8 +30,15 @@ export interface CameraEventsEvents {
 /** What became of a press: queued for Alexa, folded into the previous one (debounce), or nowhere to send it. */
 export type PressFate = 'queued' | 'folded' | 'not-configured';
 
+/** A camera as CameraEvents sees it: a doorbell or not, a motion sensor or not. */
+export interface EventCamera {
+  id: string;
+  kind: 'camera' | 'doorbell';
+  motion: boolean;
+}
+
 export interface CameraEventsOptions {
-  cameras: Array<{ id: string; kind: 'camera' | 'doorbell'; motion: boolean }>;
+  cameras: EventCamera[];
   /** Handles a press from any source and says what became of it (the app: a DoorbellPress and a warm stream). */
   onPress?: (cameraId: string, source: EventSourceName, at: Date) => PressFate;
   /** A source that has never said "off" is taken to have stopped seeing motion this long after its last "on". */
@@ -83,16 +90,52 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
     this.#options = options;
     this.#motionLog = new SampledLog(options.log, MOTION_LOG_INTERVAL_MS);
     this.#now = options.now ?? (() => new Date());
-    for (const camera of options.cameras) {
-      this.#cameras.set(camera.id, {
-        kind: camera.kind,
-        motion: camera.motion,
-        reading: { value: 'NOT_DETECTED', timeOfSample: this.#now() },
-        sources: new Map(),
-        recent: [],
-        counts: new Map(),
-      });
+    this.setCameras(options.cameras);
+  }
+
+  /**
+   * A new camera list, applied while running. New cameras start NOT_DETECTED. A removed camera is
+   * forgotten (hold timers, motion state, recent events, counts) and says nothing more — no
+   * 'motion' event follows for it, so whoever removed it releases what it held for it. A camera
+   * whose kind or motion flag changed keeps its recent events and counts, but its motion restarts
+   * from NOT_DETECTED with no source on: when it was DETECTED, a 'motion' NOT_DETECTED event says
+   * so, or Alexa and the stream's motion hold would keep a DETECTED that no source will ever end.
+   * Unchanged cameras are untouched. Idempotent; does nothing after close().
+   */
+  setCameras(cameras: readonly EventCamera[]): void {
+    if (this.#closed) return;
+    const wanted = new Map(cameras.map((camera) => [camera.id, camera]));
+    for (const [cameraId, camera] of [...this.#cameras]) {
+      if (wanted.has(cameraId)) continue;
+      this.#stopHolds(camera);
+      this.#cameras.delete(cameraId);
+      this.#forgetMisfits(cameraId);
     }
+    const ended: Array<[string, CameraState]> = [];
+    for (const [cameraId, { kind, motion }] of wanted) {
+      const camera = this.#cameras.get(cameraId);
+      if (!camera) {
+        this.#cameras.set(cameraId, {
+          kind,
+          motion,
+          reading: { value: 'NOT_DETECTED', timeOfSample: this.#now() },
+          sources: new Map(),
+          recent: [],
+          counts: new Map(),
+        });
+        continue;
+      }
+      if (camera.kind === kind && camera.motion === motion) continue;
+      camera.kind = kind;
+      camera.motion = motion;
+      this.#stopHolds(camera);
+      camera.sources.clear();
+      this.#forgetMisfits(cameraId);
+      if (camera.reading.value === 'DETECTED') ended.push([cameraId, camera]);
+      else camera.reading = { value: 'NOT_DETECTED', timeOfSample: this.#now() };
+    }
+    // Emitted once the whole list is in place, so a listener sees the new configuration.
+    for (const [cameraId, camera] of ended) this.#update(cameraId, camera);
   }
 
   /**
@@ -175,8 +218,20 @@ export class CameraEvents extends EventEmitter<CameraEventsEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const camera of this.#cameras.values()) {
-      for (const source of camera.sources.values()) clearTimeout(source.timer);
+    for (const camera of this.#cameras.values()) this.#stopHolds(camera);
+  }
+
+  #stopHolds(camera: CameraState): void {
+    for (const source of camera.sources.values()) {
+      clearTimeout(source.timer);
+      source.timer = undefined;
+    }
+  }
+
+  /** A camera's configuration changed or it is gone: its misfits, if they come again, are news again. */
+  #forgetMisfits(cameraId: string): void {
+    for (const outcome of ['not-a-doorbell', 'no-motion-sensor']) {
+      for (const source of ['onvif', 'mqtt'] satisfies EventSourceName[]) this.#misfits.forget(`${cameraId}/${outcome}/${source}`);
     }
   }
 

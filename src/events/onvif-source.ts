@@ -119,13 +119,28 @@ export class OnvifEventSource extends EventEmitter<OnvifSourceEvents> {
     this.#closed = true;
     this.#setState('closed');
     for (const wake of [...this.#sleepers]) wake();
-    const cam = this.#cam;
-    if (cam?.events?.subscription) {
-      await Promise.race([this.#call(cam, 'unsubscribe', 'preserve').catch(() => {}), delay(UNSUBSCRIBE_TIMEOUT_MS)]);
-    }
+    await this.#unsubscribe();
     this.#abort?.(new OnvifError('CLOSED', 'closed'));
     this.#endSession();
     await this.#running;
+  }
+
+  /**
+   * Briefly, best effort, on an agent of its own: the loop, woken by close(), ends its session and
+   * destroys the session's agent meanwhile, which cut the Unsubscribe of a source closed between
+   * two pulls (the camera then kept the subscription until its lease ran out).
+   */
+  async #unsubscribe(): Promise<void> {
+    const cam = this.#cam;
+    const address = cam?.events?.subscription?.subscriptionReference?.address;
+    if (!address) return;
+    const agent = newAgent(this.#options.target.url);
+    address.agent = agent;
+    try {
+      await Promise.race([this.#call(cam, 'unsubscribe', 'preserve').catch(() => {}), delay(UNSUBSCRIBE_TIMEOUT_MS)]);
+    } finally {
+      agent.destroy();
+    }
   }
 
   async #run(): Promise<void> {
@@ -148,7 +163,7 @@ export class OnvifEventSource extends EventEmitter<OnvifSourceEvents> {
     const target = new URL(this.#options.target.url);
     const secure = target.protocol === 'https:';
     // Our own agent: its sockets are the ones close() destroys.
-    const agent = secure ? new HttpsAgent({ keepAlive: false, rejectUnauthorized: false }) : new HttpAgent({ keepAlive: false });
+    const agent = newAgent(this.#options.target.url);
     this.#agent = agent;
     const cam = new onvif.Cam({
       hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -325,6 +340,11 @@ function leaseMs(response: any, fallback = 60_000): number {
     if (Number.isFinite(lease) && lease > 0) return lease;
   }
   return fallback;
+}
+
+/** An agent of the source's own, so closing can destroy its sockets; cameras serve self-signed certificates. */
+function newAgent(url: string): HttpAgent | HttpsAgent {
+  return new URL(url).protocol === 'https:' ? new HttpsAgent({ keepAlive: false, rejectUnauthorized: false }) : new HttpAgent({ keepAlive: false });
 }
 
 function delay(ms: number): Promise<void> {

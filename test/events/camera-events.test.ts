@@ -123,3 +123,104 @@ describe('CameraEvents: motion state, holds, presses', () => {
     assert.deepEqual(changes, [['yard', 'DETECTED']]);
   });
 });
+
+describe('CameraEvents.setCameras: a new camera list while running', () => {
+  let events: CameraEvents;
+  let changes: Array<[string, string]>;
+
+  beforeEach(() => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-12-03T08:00:00Z') });
+    events = new CameraEvents({
+      cameras: [
+        { id: 'door', kind: 'doorbell', motion: true },
+        { id: 'yard', kind: 'camera', motion: true },
+        { id: 'shed', kind: 'camera', motion: false },
+      ],
+      motionHoldMs: HOLD_MS,
+      log: pino({ level: 'silent' }),
+    });
+    changes = [];
+    events.on('motion', (id, reading: MotionReading) => changes.push([id, reading.value]));
+  });
+  afterEach(() => {
+    events.close();
+    mock.timers.reset();
+  });
+
+  test('a new camera starts NOT_DETECTED and is heard at once', () => {
+    events.setCameras([
+      { id: 'door', kind: 'doorbell', motion: true },
+      { id: 'yard', kind: 'camera', motion: true },
+      { id: 'shed', kind: 'camera', motion: false },
+      { id: 'gate', kind: 'doorbell', motion: true },
+    ]);
+    assert.equal(events.motion('gate')?.value, 'NOT_DETECTED');
+    assert.deepEqual(changes, [], 'adding says nothing');
+    assert.equal(events.report('gate', 'doorbell', true, 'mqtt'), 'press');
+    assert.equal(events.report('gate', 'motion', true, 'mqtt'), 'motion-changed');
+    assert.deepEqual(changes, [['gate', 'DETECTED']]);
+  });
+
+  test('a removed camera is forgotten: hold cleared, no motion event afterwards, its state, events and counts gone', () => {
+    events.report('yard', 'motion', true, 'http');
+    events.report('door', 'doorbell', true, 'mqtt');
+    events.setCameras([{ id: 'door', kind: 'doorbell', motion: true }, { id: 'shed', kind: 'camera', motion: false }]);
+    mock.timers.tick(MOTION_MAX_MS * 2);
+    assert.deepEqual(changes, [['yard', 'DETECTED']], 'nothing after the removal, not even the hold ending');
+    assert.equal(events.motion('yard'), undefined);
+    assert.deepEqual(events.recent('yard'), []);
+    assert.equal(events.report('yard', 'motion', true, 'mqtt'), 'unknown-camera');
+    assert.deepEqual(events.counts(), [{ camera: 'door', kind: 'doorbell', source: 'mqtt', count: 1 }]);
+    // Added again: a camera like any new one.
+    events.setCameras([{ id: 'yard', kind: 'camera', motion: true }]);
+    assert.equal(events.motion('yard')?.value, 'NOT_DETECTED');
+    assert.deepEqual(events.recent('yard'), []);
+  });
+
+  test('kind or motion changed: recent events kept, motion restarts (a DETECTED camera is told NOT_DETECTED), the old hold does not fire', () => {
+    events.report('yard', 'motion', true, 'http');
+    events.report('door', 'motion', true, 'onvif', true);
+    events.report('door', 'doorbell', true, 'onvif');
+    assert.equal(events.report('yard', 'doorbell', true, 'mqtt'), 'not-a-doorbell');
+    mock.timers.tick(1000);
+    events.setCameras([
+      { id: 'door', kind: 'doorbell', motion: false },
+      { id: 'yard', kind: 'doorbell', motion: true },
+      { id: 'shed', kind: 'camera', motion: true },
+    ]);
+    assert.deepEqual(changes, [['yard', 'DETECTED'], ['door', 'DETECTED'], ['door', 'NOT_DETECTED'], ['yard', 'NOT_DETECTED']]);
+    assert.equal(events.motion('yard')?.value, 'NOT_DETECTED');
+    assert.equal(events.motion('yard')?.timeOfSample.toISOString(), '2026-12-03T08:00:01.000Z');
+    assert.equal(events.motion('door'), undefined, 'no longer a motion sensor');
+    assert.equal(events.motion('shed')?.value, 'NOT_DETECTED', 'a new motion sensor starts NOT_DETECTED, with no event');
+    assert.equal(events.recent('yard').length, 1);
+    assert.equal(events.recent('door').length, 2);
+    assert.equal(events.report('yard', 'doorbell', true, 'mqtt'), 'press', 'now a doorbell');
+    assert.equal(events.report('door', 'motion', true, 'mqtt'), 'no-motion-sensor');
+    mock.timers.tick(MOTION_MAX_MS * 2);
+    assert.equal(changes.length, 4, 'the holds of the old state fired nothing');
+  });
+
+  test('unchanged cameras are untouched, and the same list twice changes nothing', () => {
+    const cameras = [
+      { id: 'door', kind: 'doorbell' as const, motion: true },
+      { id: 'yard', kind: 'camera' as const, motion: true },
+    ];
+    events.report('yard', 'motion', true, 'http');
+    const reading = events.motion('yard');
+    events.setCameras(cameras);
+    events.setCameras(cameras);
+    assert.deepEqual(events.motion('yard'), reading);
+    assert.equal(events.recent('yard').length, 1);
+    mock.timers.tick(HOLD_MS);
+    assert.deepEqual(changes, [['yard', 'DETECTED'], ['yard', 'NOT_DETECTED']], 'its hold still ends its motion');
+  });
+
+  test('after close() a new list changes nothing and says nothing', () => {
+    events.report('yard', 'motion', true, 'http');
+    events.close();
+    events.setCameras([{ id: 'yard', kind: 'doorbell', motion: true }, { id: 'gate', kind: 'camera', motion: true }]);
+    assert.deepEqual(changes, [['yard', 'DETECTED']]);
+    assert.equal(events.motion('gate'), undefined);
+  });
+});
