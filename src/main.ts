@@ -1,4 +1,5 @@
 import { App } from './app/app.ts';
+import { appConfigReloader } from './app/config-reloader.ts';
 import { commandUsage, parseCommand, USAGE } from './cli.ts';
 import { resolveConfigPath } from './config/config-file.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
@@ -121,6 +122,15 @@ async function serve(configPath: string | undefined): Promise<number> {
   try {
     const address = await app.start();
     log.info({ address }, 'porchlight listening');
+    // Cameras added, edited or removed in the file apply without a restart: on SIGHUP and when it changes.
+    const reloader = appConfigReloader(app, configPath, log);
+    reloader.watch();
+    const onHangUp = () => void reloader.reload('sighup');
+    process.on('SIGHUP', onHangUp);
+    void stopped.then(() => {
+      process.off('SIGHUP', onHangUp);
+      reloader.close();
+    });
     // Never the token itself (no secret in any log line): where to find it.
     const link = consoleUrl(address);
     log.info({ console: link }, `console: ${link} (sign in with the admin token, ${tokenWhere})`);

@@ -35,6 +35,7 @@ import { checkWeriftPatch, unpatchedWeriftMessage, type WeriftPatchCheck } from 
 import { ConfiguredCameras } from './camera-directory.ts';
 import { EventReactions } from './event-reactions.ts';
 import { findFfmpeg, type FfmpegStatus } from './ffmpeg-status.ts';
+import { configChanges, type ConfigChanges } from './config-changes.ts';
 import { readinessReport } from './readiness.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -63,7 +64,6 @@ export interface AppOptions {
  * they like.
  */
 export class App {
-  readonly config: Config;
   readonly log: Logger;
   readonly health: HealthMonitor;
   readonly talkback: TalkbackManager;
@@ -81,6 +81,9 @@ export class App {
   /** `server.publicPort`: POST /alexa and /healthz only, what a router may forward. */
   readonly publicHttp: FastifyInstance | undefined;
   readonly #ffmpegPathOverride: string | undefined;
+  /** Replaced by applyConfig(): cameras come and go while the bridge runs. */
+  #config: Config;
+  readonly #cameras: ConfiguredCameras;
   /** Found by start(); until then, nothing streams. */
   #ffmpeg: FfmpegStatus = {};
   /** Read once: the werift bundle on disk does not change under a running bridge. */
@@ -91,7 +94,7 @@ export class App {
   #closing: Promise<void> | undefined;
 
   constructor(config: Config, log: Logger, options: AppOptions = {}) {
-    this.config = config;
+    this.#config = config;
     this.log = log;
     this.#ffmpegPathOverride = options.ffmpegPath;
 
@@ -107,9 +110,9 @@ export class App {
       authScheme: (cameraId) => this.health.authScheme(cameraId),
       log: log.child({ component: 'talkback' }),
     });
-    const motionCameras = new Set(config.cameras.filter((camera) => hasMotion(camera, config.mqtt)).map((camera) => camera.id));
     // Full duplex only where it works: `talkback: onvif` and no refusal from the camera so far.
-    const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id), (id) => motionCameras.has(id));
+    const cameras = new ConfiguredCameras(config.cameras, (id) => this.talkback.supported(id), (id) => this.#hasMotion(id));
+    this.#cameras = cameras;
 
     // Alexa's side: tokens, the event outbox, what the bridge has heard from Alexa.
     this.cloud = new AlexaCloud({
@@ -144,7 +147,7 @@ export class App {
       canStream: () => this.#ffmpeg.path !== undefined && this.#closing === undefined,
     });
     this.events = new CameraEvents({
-      cameras: config.cameras.map(({ id, kind }) => ({ id, kind, motion: motionCameras.has(id) })),
+      cameras: this.#eventCameras(config),
       motionHoldMs: config.motionHoldSec * 1000,
       onPress: (cameraId, source, at) => reactions.press(cameraId, source, at),
       log: log.child({ component: 'events' }),
@@ -160,7 +163,7 @@ export class App {
 
     // Counters read from the services when scraped (sessions and the relay are built below).
     this.metrics = new Metrics({
-      cameras: () => config.cameras.map(({ id }) => {
+      cameras: () => this.config.cameras.map(({ id }) => {
         const stream = this.streams.peek(id)?.status();
         return {
           id,
@@ -265,6 +268,34 @@ export class App {
     });
   }
 
+  /** The configuration running now (applyConfig() replaces its cameras and MQTT settings). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new configuration while running: added cameras become available (streams on first
+   * use, probes, event sources), removed ones stop (their sessions end), changed ones are replaced;
+   * unchanged cameras and their viewers are untouched. Alexa is told (AddOrUpdateReport,
+   * DeleteReport). Settings outside the cameras and MQTT take a restart: they are named, not applied.
+   */
+  async applyConfig(next: Config): Promise<ConfigChanges> {
+    const changes = configChanges(this.#config, next);
+    this.#config = { ...this.#config, cameras: next.cameras, mqtt: next.mqtt, source: next.source };
+    const { cameras, mqtt } = this.#config;
+    this.#cameras.replace(cameras);
+    this.health.setCameras(cameras.map(({ id, url }) => ({ id, url })));
+    this.talkback.setCameras(cameras);
+    this.streams.setCameras(cameras);
+    this.events.setCameras(this.#eventCameras(this.#config));
+    await this.eventSources.setCameras(cameras, mqtt);
+    this.cloud.endpointsChanged();
+    const { added, changed, removed, needRestart } = changes;
+    if (added.length + changed.length + removed.length > 0 || changes.mqtt) this.log.info({ added, changed, removed, mqttChanged: changes.mqtt }, 'configuration applied: cameras updated without a restart');
+    if (needRestart.length > 0) this.log.warn({ settings: needRestart }, 'these settings changed but take a restart to apply');
+    return changes;
+  }
+
   /** Finds ffmpeg, starts probes, event sources and the relay, then listens; resolves with the LAN address. */
   async start(): Promise<string> {
     this.#ffmpeg = await findFfmpeg(this.#ffmpegPathOverride);
@@ -336,7 +367,7 @@ export class App {
   /** The web console's view of the services; its offers and hang-ups go through the dispatcher. */
   #consoleBackend(): ConsoleBackend {
     return new ConsoleBackend({
-      cameras: this.config.cameras.map(({ id, name, kind, talkback }) => ({ id, name, kind, talkback })),
+      cameras: () => this.config.cameras.map(({ id, name, kind, talkback }) => ({ id, name, kind, talkback })),
       dispatch: (directive) => this.dispatcher.dispatch(directive),
       health: (cameraId) => this.health.health(cameraId),
       stream: (cameraId) => this.streams.peek(cameraId)?.status(),
@@ -348,6 +379,15 @@ export class App {
       checklist: () => bridgeChecklist({ activity: this.cloud.activity(), events: this.cloud.status(), ...(this.relay && { relay: this.relay.status() }) }),
       relay: () => this.relay?.status(),
     });
+  }
+
+  #hasMotion(cameraId: string): boolean {
+    const camera = this.#cameras.get(cameraId);
+    return camera !== undefined && hasMotion(camera, this.#config.mqtt);
+  }
+
+  #eventCameras(config: Config): Array<{ id: string; kind: 'camera' | 'doorbell'; motion: boolean }> {
+    return config.cameras.map((camera) => ({ id: camera.id, kind: camera.kind, motion: hasMotion(camera, config.mqtt) }));
   }
 
   /** Why a camera cannot be viewed now, for an ENDPOINT_UNREACHABLE answer; undefined when it can. */

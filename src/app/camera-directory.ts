@@ -3,7 +3,7 @@ import type { CameraConfig } from '../config/schema.ts';
 
 /** The configured cameras as Alexa endpoints: what Discover lists and directives may address. */
 export class ConfiguredCameras implements CameraDirectory {
-  readonly #cameras: Map<string, CameraConfig>;
+  #cameras: Map<string, CameraConfig>;
   readonly #fullDuplex: (cameraId: string) => boolean;
   readonly #motion: (cameraId: string) => boolean;
 
@@ -11,6 +11,11 @@ export class ConfiguredCameras implements CameraDirectory {
     this.#cameras = new Map(cameras.map((camera) => [camera.id, camera]));
     this.#fullDuplex = fullDuplex;
     this.#motion = motion;
+  }
+
+  /** The configuration changed while running (added, edited, removed cameras). */
+  replace(cameras: CameraConfig[]): void {
+    this.#cameras = new Map(cameras.map((camera) => [camera.id, camera]));
   }
 
   has(id: string): boolean {

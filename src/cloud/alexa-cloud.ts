@@ -101,6 +101,12 @@ export class AlexaCloud implements AccountLinking {
     this.#outbox.relinked();
   }
 
+  /** The cameras changed while running: Alexa is told what was added, changed or removed (when linked). */
+  endpointsChanged(): void {
+    if (!this.#tokens.configured || !this.#tokens.linked || this.#closed) return;
+    this.#syncDiscovery();
+  }
+
   /** Tells Alexa a camera's connectivity when it differs from what Alexa was last told. */
   reportConnectivity(endpointId: string, value: Connectivity, timeOfSample: Date): void {
     if (!this.#tokens.configured || this.#closed) return;

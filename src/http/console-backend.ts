@@ -19,7 +19,8 @@ export interface ConsoleCamera {
 }
 
 export interface ConsoleBackendOptions {
-  cameras: ConsoleCamera[];
+  /** Read at each use: cameras are added and removed while the bridge runs. */
+  cameras: () => ConsoleCamera[];
   /** The app's AlexaDispatcher: the console's offers and hang-ups take the Echo's path. */
   dispatch: (directive: unknown) => Promise<AlexaEvent>;
   health: (cameraId: string) => CameraHealth | undefined;
@@ -59,7 +60,6 @@ const RATE_WINDOW_MS = 900;
 
 export class ConsoleBackend {
   readonly #options: ConsoleBackendOptions;
-  readonly #cameras: Map<string, ConsoleCamera>;
   readonly #now: () => number;
   /** Sessions this console offered (the rest came from Alexa); pruned as they end. */
   readonly #consoleSessions = new Set<string>();
@@ -67,7 +67,6 @@ export class ConsoleBackend {
 
   constructor(options: ConsoleBackendOptions) {
     this.#options = options;
-    this.#cameras = new Map(options.cameras.map((camera) => [camera.id, camera]));
     this.#now = options.now ?? Date.now;
   }
 
@@ -77,7 +76,7 @@ export class ConsoleBackend {
     for (const id of this.#consoleSessions) if (!live.has(id)) this.#consoleSessions.delete(id);
     const relayView = this.#options.relay?.();
     return {
-      cameras: [...this.#cameras.values()].map((camera) => this.#camera(camera)),
+      cameras: this.#options.cameras().map((camera) => this.#camera(camera)),
       sessions: sessions.map((s) => ({
         id: s.id,
         camera: s.cameraId,
@@ -106,7 +105,7 @@ export class ConsoleBackend {
    */
   async watch(cameraId: string, offerSdp: string, options: { talk?: boolean } = {}): Promise<WatchResult> {
     // An unknown camera is the dispatcher's to refuse (NO_SUCH_ENDPOINT), as it would for an Echo.
-    const camera = this.#cameras.get(cameraId);
+    const camera = this.#options.cameras().find((c) => c.id === cameraId);
     if (camera && options.talk && (camera.talkback !== 'onvif' || this.#options.talkback(cameraId)?.capability === 'unsupported')) {
       const why = this.#options.talkback(cameraId)?.reason;
       return { ok: false, status: 409, error: 'talkback_unavailable', reason: `camera "${cameraId}" cannot take talkback${why ? `: ${why}` : ''}` };

@@ -167,6 +167,8 @@ export class SessionManager implements RtcSessions {
     try {
       const answerSdp = await this.#answerWithin(session, this.#answerOnOwnPorts(session, log), log);
       if (session.closed) throw new SessionRefused('UNREACHABLE', 'the connection to the viewer failed while answering');
+      // Removed or reconfigured while this offer was answered: its stream takes no new viewer.
+      if (stream.state === 'closed') throw new SessionRefused('UNREACHABLE', `camera ${cameraId} was removed or reconfigured while answering: offer again`);
       this.#adopt(session, stream);
       log.info({ viewers: viewers + 1 }, 'session answered');
       return answerSdp;
@@ -239,7 +241,10 @@ export class SessionManager implements RtcSessions {
    * without video past its bound) ends them.
    */
   #follow(stream: CameraStream): void {
-    if (this.#followed.has(stream.id)) return;
+    const current = this.#followed.get(stream.id);
+    if (current?.stream === stream) return;
+    // A reconfigured camera's new stream can exist before the old one has closed: follow the new one.
+    if (current) current.stream.off('down', current.onDown);
     const entry = {
       stream,
       onDown: (reason: string) => {

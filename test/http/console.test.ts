@@ -27,7 +27,7 @@ function backendWith(overrides: Partial<ConsoleBackendOptions> = {}) {
   let clock = 0;
   let streamBytes = 0;
   const backend = new ConsoleBackend({
-    cameras: [
+    cameras: () => [
       { id: 'demo', name: 'Demo', kind: 'camera', talkback: 'none' },
       { id: 'door', name: 'Door', kind: 'doorbell', talkback: 'onvif' },
     ],

@@ -92,7 +92,7 @@ describe('a session that never connects', () => {
     assert.ok(entries.some((e) => e.level === 'debug' && String(e.viewer).includes('127.0.0.3')), 'the addresses are in the debug log');
 
     const backend = new ConsoleBackend({
-      cameras: [{ id: 'demo', name: 'Demo', kind: 'camera', talkback: 'none' }],
+      cameras: () => [{ id: 'demo', name: 'Demo', kind: 'camera', talkback: 'none' }],
       dispatch: async () => assert.fail('no directive expected'),
       health: () => undefined, stream: () => undefined, talkback: () => undefined, events: () => undefined,
       sessions: () => sessions.list(),
