@@ -1,5 +1,4 @@
 import { App } from './app/app.ts';
-import { appConfigReloader } from './app/config-reloader.ts';
 import { commandUsage, parseCommand, USAGE } from './cli.ts';
 import { resolveConfigPath } from './config/config-file.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
@@ -48,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
     case 'skill remove': {
       const { skillCli } = await import('./skill-setup/skill-cli.ts');
       return skillCli(parsed.command.split(' ')[1] as 'setup' | 'status' | 'remove', values, { ...io, stdin: process.stdin });
+    }
+    case 'cameras discover':
+    case 'cameras inspect': {
+      const { camerasCli } = await import('./onboarding/cameras-cli.ts');
+      return camerasCli(parsed.command === 'cameras discover' ? 'discover' : 'inspect', values, io);
     }
   }
   io.stderr(`porchlight: unknown command "${parsed.command}"\n${USAGE}\n`);
@@ -122,15 +126,11 @@ async function serve(configPath: string | undefined): Promise<number> {
   try {
     const address = await app.start();
     log.info({ address }, 'porchlight listening');
-    // Cameras added, edited or removed in the file apply without a restart: on SIGHUP and when it changes.
-    const reloader = appConfigReloader(app, configPath, log);
-    reloader.watch();
-    const onHangUp = () => void reloader.reload('sighup');
+    // Cameras added, edited or removed in the file apply without a restart: on SIGHUP (and when
+    // the file changes, which the app watches). reloadConfig() never rejects.
+    const onHangUp = () => void app.reloadConfig('sighup');
     process.on('SIGHUP', onHangUp);
-    void stopped.then(() => {
-      process.off('SIGHUP', onHangUp);
-      reloader.close();
-    });
+    void stopped.then(() => process.off('SIGHUP', onHangUp));
     // Never the token itself (no secret in any log line): where to find it.
     const link = consoleUrl(address);
     log.info({ console: link }, `console: ${link} (sign in with the admin token, ${tokenWhere})`);

@@ -13,7 +13,9 @@ import { TalkbackManager } from '../camera/talkback-manager.ts';
 import type { DirectiveTransport } from '../cloud/alexa-activity.ts';
 import { bridgeChecklist } from '../cloud/alexa-checklist.ts';
 import { AlexaCloud, type EventDeliveryTiming } from '../cloud/alexa-cloud.ts';
-import { PACKAGE_ROOT, portRange } from '../config/load.ts';
+import { editableConfigPath } from '../config/config-file.ts';
+import { EMBEDDED_SOURCE, loadConfigFile, PACKAGE_ROOT, portRange } from '../config/load.ts';
+import { withSecrets } from '../config/secrets.ts';
 import { loadRelayCredentials } from '../config/relay-credentials.ts';
 import type { Config } from '../config/schema.ts';
 import { CameraEvents } from '../events/camera-events.ts';
@@ -36,6 +38,7 @@ import { ConfiguredCameras } from './camera-directory.ts';
 import { EventReactions } from './event-reactions.ts';
 import { findFfmpeg, type FfmpegStatus } from './ffmpeg-status.ts';
 import { configChanges, type ConfigChanges } from './config-changes.ts';
+import { ConfigReloader, type ReloadReason, type ReloadResult } from './config-reloader.ts';
 import { readinessReport } from './readiness.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -84,6 +87,8 @@ export class App {
   /** Replaced by applyConfig(): cameras come and go while the bridge runs. */
   #config: Config;
   readonly #cameras: ConfiguredCameras;
+  /** The file the bridge runs from (or, running the embedded demo, the one its first save creates), re-read on change. */
+  readonly #reloader: ConfigReloader;
   /** Found by start(); until then, nothing streams. */
   #ffmpeg: FfmpegStatus = {};
   /** Read once: the werift bundle on disk does not change under a running bridge. */
@@ -96,6 +101,15 @@ export class App {
   constructor(config: Config, log: Logger, options: AppOptions = {}) {
     this.#config = config;
     this.log = log;
+    this.#reloader = new ConfigReloader({
+      path: editableConfigPath(config.source === EMBEDDED_SOURCE ? undefined : config.source, config.dataDir),
+      load: (path) => {
+        const loaded = loadConfigFile(path);
+        return withSecrets(loaded.config, loaded.source);
+      },
+      apply: (next) => this.applyConfig(next),
+      log,
+    });
     this.#ffmpegPathOverride = options.ffmpegPath;
 
     // Cameras: health probes, then talkback (it answers a camera with the scheme the probe found).
@@ -296,6 +310,14 @@ export class App {
     return changes;
   }
 
+  /**
+   * Re-reads the configuration file and applies it (SIGHUP; the file is also watched once the
+   * app has started). Never throws: a file that does not validate is refused in the log.
+   */
+  reloadConfig(reason: ReloadReason): Promise<ReloadResult> {
+    return this.#reloader.reload(reason);
+  }
+
   /** Finds ffmpeg, starts probes, event sources and the relay, then listens; resolves with the LAN address. */
   async start(): Promise<string> {
     this.#ffmpeg = await findFfmpeg(this.#ffmpegPathOverride);
@@ -317,6 +339,7 @@ export class App {
       this.log.info({ address: publicAddress }, 'public listener: POST /alexa and /healthz only');
     }
     this.#listening = true;
+    this.#reloader.watch();
     return address;
   }
 
@@ -341,6 +364,7 @@ export class App {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#listening = false;
+      this.#reloader.close();
       await Promise.all([this.http.close(), this.publicHttp?.close(), this.relay?.close()]);
       await this.sessions.close();
       this.events.close();

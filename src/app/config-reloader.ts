@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { editableConfigPath } from '../config/config-file.ts';
-import { ConfigError, loadConfigFile } from '../config/load.ts';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { withSecrets } from '../config/secrets.ts';
-import type { App } from './app.ts';
 import type { ConfigChanges } from './config-changes.ts';
 
 /**
@@ -112,20 +109,4 @@ export class ConfigReloader {
       return undefined;
     }
   }
-}
-
-/**
- * The reloader of a running bridge: the file it started with (or, running the embedded demo, the
- * one its first save creates in dataDir), read and checked exactly as at start-up.
- */
-export function appConfigReloader(app: App, configPath: string | undefined, log: Logger): ConfigReloader {
-  return new ConfigReloader({
-    path: editableConfigPath(configPath, app.config.dataDir),
-    load: (path) => {
-      const { config, source } = loadConfigFile(path);
-      return withSecrets(config, source);
-    },
-    apply: (config) => app.applyConfig(config),
-    log,
-  });
 }

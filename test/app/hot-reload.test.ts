@@ -7,9 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import type { RTCPeerConnection } from 'werift';
-import { appConfigReloader, type ConfigReloader } from '../../src/app/config-reloader.ts';
 import { saveConfigEdit } from '../../src/config/config-file.ts';
 import { DEMO_CLIP } from '../../src/config/load.ts';
 import { assertValidAlexaMessage } from '../helpers/alexa-schema.ts';
@@ -27,10 +25,8 @@ const discovered = async (bridge: TestBridge) => ((await bridge.postAlexa(discov
 describe('the configuration file edited while the bridge runs', () => {
   let cloud: FakeAlexaCloud;
   let bridge: TestBridge;
-  let reloader: ConfigReloader;
   let configPath: string;
   const peers: RTCPeerConnection[] = [];
-  const logLines: string[] = [];
 
   before(async () => {
     cloud = await startFakeAlexaCloud();
@@ -44,7 +40,6 @@ describe('the configuration file edited while the bridge runs', () => {
       ],
     }, { app: { eventDelivery: { retry: { initialMs: 50, maxMs: 200 }, requestTimeoutMs: 2000 } } });
     configPath = join(bridge.dir, 'porchlight.yaml');
-    reloader = appConfigReloader(bridge.app, configPath, pino({ level: 'info' }, { write: (line: string) => logLines.push(line) }));
     const grant = directive('Alexa.Authorization', 'AcceptGrant', {
       correlationToken: null,
       payload: { grant: { type: 'OAuth2.AuthorizationCode', code: 'good-hot-reload' }, grantee: { type: 'BearerToken', token: 'user-access-token-xyz' } },
@@ -52,7 +47,6 @@ describe('the configuration file edited while the bridge runs', () => {
     assert.equal((await bridge.postAlexa(grant)).json.event.header.name, 'AcceptGrant.Response');
   });
   after(async () => {
-    reloader?.close();
     for (const pc of peers) await pc.close().catch(() => {});
     await bridge?.close();
     await cloud?.close();
@@ -60,7 +54,7 @@ describe('the configuration file edited while the bridge runs', () => {
 
   test('a camera added: Discover lists it and Alexa gets an AddOrUpdateReport, without a restart', async () => {
     saveConfigEdit({ kind: 'upsert-camera', camera: { id: 'garage', name: 'Garage', url: `file:${DEMO_CLIP}` } }, { configPath, dataDir: bridge.app.config.dataDir, env: {} });
-    const result = await reloader.reload('saved');
+    const result = await bridge.app.reloadConfig('saved');
     assert.ok(result.ok && result.changes, JSON.stringify(result));
     assert.deepEqual(result.changes!.added, ['garage']);
     assert.deepEqual(await discovered(bridge), ['front-door', 'garage', 'yard']);
@@ -81,7 +75,7 @@ describe('the configuration file edited while the bridge runs', () => {
     await until('the front door streaming', () => doorStream.state === 'streaming', 15_000);
 
     saveConfigEdit({ kind: 'remove-camera', id: 'yard' }, { configPath, dataDir: bridge.app.config.dataDir, env: {} });
-    const result = await reloader.reload('saved');
+    const result = await bridge.app.reloadConfig('saved');
     assert.ok(result.ok && result.changes);
     assert.deepEqual(result.changes!.removed, ['yard']);
     await until('the yard session ended', () => bridge.app.sessions.ended().some((e) => e.id === 'yard-1'), 10_000);
@@ -97,12 +91,13 @@ describe('the configuration file edited while the bridge runs', () => {
   });
 
   test('a hand edit that no longer validates is refused naming the field; the running cameras stay', async () => {
-    reloader.watch();
+    // The app has watched its file since start().
     const before = readFileSync(configPath, 'utf8');
     const eventsBefore = cloud.events.length;
     writeFileSync(configPath, before.replace('id: garage', 'id: "gar age"'));
-    await until('the refusal logged', () => logLines.some((line) => line.includes('does not validate')), 10_000);
-    const refusal = JSON.parse(logLines.find((line) => line.includes('does not validate'))!);
+    const refusalLine = () => bridge.logText().split('\n').find((line) => line.includes('does not validate'));
+    await until('the refusal logged', refusalLine, 10_000);
+    const refusal = JSON.parse(refusalLine()!);
     assert.match(refusal.problems.join('\n'), /^cameras\[\d\]\.id: /m);
     assert.equal(refusal.reason, 'file-changed');
     assert.deepEqual(await discovered(bridge), ['front-door', 'garage'], 'the running set is kept');
