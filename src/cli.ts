@@ -41,6 +41,18 @@ export const COMMANDS: CommandSpec[] = [
   },
   { words: ['skill', 'status'], synopsis: 'porchlight skill status [--json] [--config FILE]', summary: 'check every step from the skill to this bridge; each ✘ says its fix', options: { ...CONFIG, json: { type: 'boolean' } } },
   { words: ['skill', 'remove'], synopsis: 'porchlight skill remove [--yes] [--config FILE]', summary: 'delete what skill setup made (skill, function, role, relay certificates)', options: { ...CONFIG, yes: { type: 'boolean' } } },
+  {
+    words: ['cameras', 'discover'],
+    synopsis: 'porchlight cameras discover [--json] [--seconds 3] [--config FILE]',
+    summary: 'find ONVIF cameras on the LAN (WS-Discovery from every interface) and say which are configured',
+    options: { ...CONFIG, json: { type: 'boolean' }, seconds: { type: 'string' } },
+  },
+  {
+    words: ['cameras', 'inspect'],
+    synopsis: 'porchlight cameras inspect --onvif http://IP[:port] --user USER --password-file FILE [--rtsp-host IP[:port]] [--json]',
+    summary: 'what a camera will be on an Echo: its streams, the one chosen (checked with DESCRIBE), audio, talkback, events (--rtsp-host: common RTSP paths, for a camera without ONVIF)',
+    options: { json: { type: 'boolean' }, onvif: { type: 'string' }, user: { type: 'string' }, 'password-file': { type: 'string' }, 'rtsp-host': { type: 'string' } },
+  },
   { words: ['relay', 'setup'], synopsis: 'porchlight relay setup --region REGION [--bridge-id home] [--lambda FUNCTION] [--config FILE]', summary: 'make the relay through your AWS IoT Core alone (no inbound port)' },
   { words: ['discovery-session'], synopsis: 'porchlight discovery-session --unit UNIT --skill-id ID [--stage LIVE|DEVELOPMENT] [--api-url URL]', summary: 'ask Alexa Smart Properties to discover the skill\'s cameras in a unit' },
   { words: ['simulate'], synopsis: 'porchlight simulate --skill-id ID [--api v1|v2] "<utterance>"', summary: 'say an utterance to the skill (Skill Simulation API; npm run simulate)' },

@@ -26,6 +26,8 @@ const LEVELS: Record<string, number> = {
   // The console's browser code and the API types it shares with http/.
   'web': 3,
   'webrtc': 4,
+  // Finding and inspecting cameras (ONVIF, RTSP): the CLI and the console use it.
+  'onboarding': 4,
   'http': 5,
   'metrics.ts': 5,
   'relay-setup': 6,
