@@ -53,6 +53,15 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'what a camera will be on an Echo: its streams, the one chosen (checked with DESCRIBE), audio, talkback, events (--rtsp-host: common RTSP paths, for a camera without ONVIF)',
     options: { json: { type: 'boolean' }, onvif: { type: 'string' }, user: { type: 'string' }, 'password-file': { type: 'string' }, 'rtsp-host': { type: 'string' } },
   },
+  {
+    words: ['cameras', 'add'],
+    synopsis: 'porchlight cameras add --id ID --name NAME [--kind camera|doorbell] (--url rtsp://… | --onvif http://IP --user U --password-file F)\n      [--talkback onvif|none] [--config FILE] [--json]',
+    summary: 'add (or replace) a camera in the configuration file; a running bridge applies it on its own',
+    options: {
+      ...CONFIG, json: { type: 'boolean' }, id: { type: 'string' }, name: { type: 'string' }, kind: { type: 'string' }, url: { type: 'string' },
+      onvif: { type: 'string' }, user: { type: 'string' }, 'password-file': { type: 'string' }, talkback: { type: 'string' },
+    },
+  },
   { words: ['relay', 'setup'], synopsis: 'porchlight relay setup --region REGION [--bridge-id home] [--lambda FUNCTION] [--config FILE]', summary: 'make the relay through your AWS IoT Core alone (no inbound port)' },
   { words: ['discovery-session'], synopsis: 'porchlight discovery-session --unit UNIT --skill-id ID [--stage LIVE|DEVELOPMENT] [--api-url URL]', summary: 'ask Alexa Smart Properties to discover the skill\'s cameras in a unit' },
   { words: ['simulate'], synopsis: 'porchlight simulate --skill-id ID [--api v1|v2] "<utterance>"', summary: 'say an utterance to the skill (Skill Simulation API; npm run simulate)' },

@@ -53,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
       const { camerasCli } = await import('./onboarding/cameras-cli.ts');
       return camerasCli(parsed.command === 'cameras discover' ? 'discover' : 'inspect', values, io);
     }
+    case 'cameras add': {
+      const { camerasAdd } = await import('./onboarding/cameras-add.ts');
+      return camerasAdd(values, io);
+    }
   }
   io.stderr(`porchlight: unknown command "${parsed.command}"\n${USAGE}\n`);
   return 2;

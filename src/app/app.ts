@@ -34,6 +34,7 @@ import { bridgeAddresses, gatherAddressCount } from '../webrtc/interfaces.ts';
 import { UdpPortPool } from '../webrtc/port-pool.ts';
 import { SessionManager } from '../webrtc/session-manager.ts';
 import { checkWeriftPatch, unpatchedWeriftMessage, type WeriftPatchCheck } from '../webrtc/werift-guard.ts';
+import { cameraAdmin } from './camera-admin.ts';
 import { ConfiguredCameras } from './camera-directory.ts';
 import { EventReactions } from './event-reactions.ts';
 import { findFfmpeg, type FfmpegStatus } from './ffmpeg-status.ts';
@@ -262,6 +263,7 @@ export class App {
       readiness: () => this.readiness(),
       metrics: this.metrics,
       adminToken: config.server.adminToken,
+      cameraAdmin: cameraAdmin({ config: () => this.#config, reload: () => this.reloadConfig('saved') }),
       pressDoorbell: (cameraId) => {
         const camera = cameras.get(cameraId);
         if (!camera) return 'unknown-camera';

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { AdminGate, adminAuth } from './admin-auth.ts';
+import { cameraAdminRoutes, type CameraAdmin } from './camera-admin-routes.ts';
 
 export type DoorbellOutcome = 'queued' | 'folded' | 'not-configured' | 'not-a-doorbell' | 'unknown-camera';
 
@@ -12,6 +13,8 @@ export interface ApiRoutesOptions {
   adminGate?: AdminGate;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
   reportMotion: (cameraId: string, detected: boolean) => MotionOutcome;
+  /** Finding, inspecting, adding, editing and removing cameras; absent: those routes are not served. */
+  cameraAdmin?: CameraAdmin;
 }
 
 const cameraParams = {
@@ -58,4 +61,6 @@ export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, optio
       return reply.code(202).send(outcome);
     },
   );
+
+  if (options.cameraAdmin) cameraAdminRoutes(app, options.cameraAdmin);
 };

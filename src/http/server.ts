@@ -8,6 +8,7 @@ import type { AlexaEvent } from '../alexa/messages.ts';
 import { AdminGate } from './admin-auth.ts';
 import { alexaRoute } from './alexa-route.ts';
 import type { ReplayGuard } from '../signing/signature.ts';
+import type { CameraAdmin } from './camera-admin-routes.ts';
 import { apiRoutes, type DoorbellOutcome, type MotionOutcome } from './api-routes.ts';
 import { consoleRoutes, type ConsoleRoutesOptions } from './console-routes.ts';
 import { metricsRoute, type MetricsRouteOptions } from './metrics-route.ts';
@@ -35,6 +36,8 @@ export interface HttpServerOptions extends AlexaSurfaceOptions {
   adminToken: string;
   pressDoorbell: (cameraId: string) => DoorbellOutcome;
   reportMotion: (cameraId: string, detected: boolean) => MotionOutcome;
+  /** The camera onboarding and editing API (src/app/camera-admin.ts). */
+  cameraAdmin?: CameraAdmin;
   /** The web console (page at /, /api/status, watch, hang-up, /api/ws). */
   console: ConsoleRoutesOptions['backend'];
   metrics: MetricsRouteOptions['metrics'];
@@ -122,7 +125,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   const adminGate = new AdminGate(options.adminToken, { log: options.log });
   app.register(healthRoutes, { readiness: options.readiness, adminGate });
   app.register(metricsRoute, { metrics: options.metrics });
-  app.register(apiRoutes, { adminToken: options.adminToken, adminGate, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion });
+  app.register(apiRoutes, { adminToken: options.adminToken, adminGate, pressDoorbell: options.pressDoorbell, reportMotion: options.reportMotion, ...(options.cameraAdmin && { cameraAdmin: options.cameraAdmin }) });
   // The console's live updates; a client message is its token, so 4 KiB is plenty.
   app.register(websocket, { options: { maxPayload: 4096 } });
   app.register(consoleRoutes, { adminToken: options.adminToken, adminGate, backend: options.console });

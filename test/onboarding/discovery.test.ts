@@ -16,10 +16,11 @@ import {
   deviceFromMatch, discoveryAddresses, hostOf, isConfigured, parseProbeMatches, scopeFacts, type DiscoveryResult,
 } from '../../src/onboarding/discovery.ts';
 import type { HeardProbe } from '../fixtures/fake-onvif-discovery.ts';
+import { MAIN as PORCHLIGHT_MAIN, runPorchlight } from '../helpers/run-porchlight.ts';
 
 const RESPONDER = fileURLToPath(new URL('../fixtures/fake-onvif-discovery.ts', import.meta.url));
 const RUNNER = fileURLToPath(new URL('./discover-runner.ts', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const MAIN = PORCHLIGHT_MAIN;
 
 const ENVELOPE = (body: string) => '<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" ' +
   'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" ' +
@@ -186,23 +187,9 @@ function startResponder(ns: string, options: object): Promise<Responder> {
   });
 }
 
-/** Runs a command inside the bridge's namespace; its stdout, stderr and exit code. */
-function inBridge(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', BRIDGE, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORCHLIGHT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${args.join(' ')} did not finish: ${stdout} ${stderr}`));
-    }, timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs porchlight inside the bridge's namespace; its stdout, stderr and exit code. */
+function inBridge(args: string[], timeoutMs = 20_000) {
+  return runPorchlight(args, { command: ['ip', 'netns', 'exec', BRIDGE, process.execPath], timeoutMs });
 }
 
 describe('discovery over real multicast, in network namespaces', { skip: !isRoot || !hasIp ? 'needs root and iproute2 (ip netns)' : false }, () => {

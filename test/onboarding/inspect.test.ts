@@ -5,17 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inspectOnvifDevice, InspectError, streamProfile, type Inspection, type InspectOptions } from '../../src/onboarding/inspect.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
 import { startFakeOnvifCamera, type FakeMediaProfile, type FakeOnvifCamera, type FakeOnvifCameraOptions } from '../fixtures/fake-onvif-camera.ts';
+import { runPorchlight } from '../helpers/run-porchlight.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const PASSWORD = 'onvif-secret';
 const MOTION = { topic: 'tns1:RuleEngine/CellMotionDetector/Motion', dataItem: 'IsMotion' };
 
@@ -166,17 +164,17 @@ describe('inspecting an ONVIF camera', () => {
       deviceInformation: { model: 'DB-1 Video Doorbell' },
       media: { media2: true, audioOutputs: 1, profiles: [main({ encoding: 'H265', width: 1920, height: 1080, streamUri: `${mainStream.url}-hevc` }), sub()] },
     });
-    const text = await run(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', passwordFile]);
+    const text = await runPorchlight(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', passwordFile]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^Echo\s+subStream, passed through: the main stream is H\.265/m);
     assert.match(text.stdout, new RegExp(`✔ DESCRIBE ${subStream.url.replace(/[.]/g, '\\.')}: 200 \\(digest auth\\)`));
     assert.match(text.stdout, /^Doorbell\s+looks like one/m);
-    const json = await run(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', passwordFile, '--json']);
+    const json = await runPorchlight(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', passwordFile, '--json']);
     assert.equal(json.code, 0, json.stderr);
     assert.equal((JSON.parse(json.stdout) as { onvif: Inspection }).onvif.confirmed?.url, subStream.url);
     const wrongFile = join(dir, 'wrong');
     writeFileSync(wrongFile, 'wrong-password-1234\n');
-    const refused = await run(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', wrongFile]);
+    const refused = await runPorchlight(['cameras', 'inspect', '--onvif', `http://127.0.0.1:${cam.port}`, '--user', 'admin', '--password-file', wrongFile]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /✘ GetDeviceInformation: ONVIF refused the credentials/);
     assert.match(refused.stderr, /--rtsp-host/);
@@ -194,20 +192,3 @@ describe('inspecting an ONVIF camera', () => {
   });
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORCHLIGHT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`porchlight ${args.join(' ')} did not finish: ${stdout} ${stderr}`));
-    }, 20_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}

@@ -5,16 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { candidatePaths, candidateUrl, findRtspPath, RTSP_PATHS, type RtspPathCandidate } from '../../src/onboarding/rtsp-paths.ts';
 import { startFakeCamera, type FakeCamera } from '../fixtures/fake-camera.ts';
+import { runPorchlight } from '../helpers/run-porchlight.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 test('candidatePaths: the brand\'s own paths first (OEM brands as their maker), each path once', () => {
   assert.deepEqual(candidatePaths('Amcrest').slice(0, 2).map((c) => c.path), ['/cam/realmonitor?channel=1&subtype=0', '/cam/realmonitor?channel=1&subtype=1']);
@@ -80,15 +78,15 @@ describe('finding the path against a real RTSP server that serves one', () => {
   test('`porchlight cameras inspect --rtsp-host`: the path found, the password never printed', async () => {
     const passwordFile = join(dir, 'password');
     writeFileSync(passwordFile, 'right-password\n');
-    const found = await run(['cameras', 'inspect', '--rtsp-host', `127.0.0.1:${camera.port}`, '--user', 'admin', '--password-file', passwordFile]);
+    const found = await runPorchlight(['cameras', 'inspect', '--rtsp-host', `127.0.0.1:${camera.port}`, '--user', 'admin', '--password-file', passwordFile]);
     assert.equal(found.code, 0, found.stderr);
     assert.match(found.stdout, new RegExp(`^RTSP\\s+rtsp://127\\.0\\.0\\.1:${camera.port}/h264Preview_01_sub answers DESCRIBE 200 \\(digest\\): Reolink sub stream`, 'm'));
     writeFileSync(passwordFile, 'wrong-password\n');
-    const wrong = await run(['cameras', 'inspect', '--rtsp-host', `127.0.0.1:${camera.port}`, '--user', 'admin', '--password-file', passwordFile, '--json']);
+    const wrong = await runPorchlight(['cameras', 'inspect', '--rtsp-host', `127.0.0.1:${camera.port}`, '--user', 'admin', '--password-file', passwordFile, '--json']);
     assert.equal(wrong.code, 1);
     assert.equal((JSON.parse(wrong.stdout) as { rtsp: { code: string } }).rtsp.code, 'CREDENTIALS');
     for (const r of [found, wrong]) assert.ok(!/right-password|wrong-password/.test(r.stdout + r.stderr));
-    const usage = await run(['cameras', 'inspect', '--user', 'admin']);
+    const usage = await runPorchlight(['cameras', 'inspect', '--user', 'admin']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /give --onvif .* or --rtsp-host/);
   });
@@ -175,10 +173,11 @@ describe('the order answers count in, and the bounds', () => {
     const result = await findRtspPath({ host: '127.0.0.1', port: server.port, paths: table, concurrency: 3 });
     assert.ok(result.found, JSON.stringify(result));
     assert.equal(result.candidate.path, '/c');
-    // `concurrency` at once (+1: a finished probe's socket closes on the server's side a moment
-    // after its successor connects); nothing past /d started once /d had answered.
-    assert.ok(server.maxOpen() <= 3 + 1, `open at once: ${server.maxOpen()}`);
-    assert.ok(!server.described.some((p) => p === '/f' || p === '/g' || p === '/h'), server.described.join(' '));
+    // `concurrency` at once (+2: a finished probe's socket closes on the server's side a moment
+    // after its successor connects, later on a loaded machine); once /d had answered nothing new
+    // starts (/e and /f may have, each after a fast 404, before /d's answer was read).
+    assert.ok(server.maxOpen() <= 3 + 2, `open at once: ${server.maxOpen()}`);
+    assert.ok(!server.described.some((p) => p === '/g' || p === '/h'), server.described.join(' '));
   });
 
   test('a camera that asks for credentials before the path: a wrong password is found with one failed login', async (t) => {
@@ -213,20 +212,3 @@ describe('the order answers count in, and the bounds', () => {
   });
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORCHLIGHT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`porchlight ${args.join(' ')} did not finish: ${stdout} ${stderr}`));
-    }, 30_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
