@@ -30,7 +30,7 @@ import { RelayClient } from '../relay/relay-client.ts';
 import { ReplayGuard } from '../signing/signature.ts';
 import type { Backoff } from '../util/retry.ts';
 import { iceServersForWerift } from '../webrtc/ice-servers.ts';
-import { bridgeAddresses, gatherAddressCount } from '../webrtc/interfaces.ts';
+import { bridgeAddresses, gatherAddressCount } from '../util/network-interfaces.ts';
 import { UdpPortPool } from '../webrtc/port-pool.ts';
 import { SessionManager } from '../webrtc/session-manager.ts';
 import { checkWeriftPatch, unpatchedWeriftMessage, type WeriftPatchCheck } from '../webrtc/werift-guard.ts';

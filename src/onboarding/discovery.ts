@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { CodedError } from '../util/coded-error.ts';
 import { printable } from '../util/printable.ts';
+import { gatherableAddresses, isContainerBridge, isLocalAddress } from '../util/network-interfaces.ts';
 
 export const WS_DISCOVERY_ADDRESS = '239.255.255.250';
 export const WS_DISCOVERY_PORT = 3702;
@@ -80,10 +81,6 @@ export interface ProbeMatch {
   xaddrs: string[];
 }
 
-/** Interfaces the bridge never advertises (src/webrtc/interfaces.ts; webrtc/ is on this level, so not imported). */
-const SKIPPED_INTERFACE = /^(ipsec|tun|utun|tap|vmnet|veth)/;
-const CONTAINER_BRIDGE = /^(docker\d*|br-[0-9a-f]+|podman\d*|cni\d*|virbr\d*|lxdbr\d*)$/;
-
 type Interfaces = ReturnType<typeof networkInterfaces>;
 
 /**
@@ -93,16 +90,8 @@ type Interfaces = ReturnType<typeof networkInterfaces>;
  * address but VPN tunnels, VM and container veths, container bridges and link-local ones. Pure.
  */
 export function discoveryAddresses(hostAddresses?: string[], interfaces: Interfaces = networkInterfaces()): string[] {
-  const usable = Object.entries(interfaces).flatMap(([name, list]) =>
-    SKIPPED_INTERFACE.test(name) || CONTAINER_BRIDGE.test(name)
-      ? []
-      : (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')).map((a) => a.address),
-  );
-  if (hostAddresses?.length) {
-    const local = new Set(Object.values(interfaces).flatMap((list) => (list ?? []).map((a) => a.address)));
-    return [...new Set(hostAddresses.filter((address) => local.has(address)))];
-  }
-  return [...new Set(usable)];
+  if (hostAddresses?.length) return [...new Set(hostAddresses.filter((address) => isLocalAddress(address, interfaces)))];
+  return [...new Set(gatherableAddresses(interfaces).filter(({ interfaceName }) => !isContainerBridge(interfaceName)).map(({ address }) => address))];
 }
 
 /** The WS-Discovery Probe (ONVIF Core 7.3.2: Types dn:NetworkVideoTransmitter, no Scopes). */

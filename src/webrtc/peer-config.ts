@@ -1,6 +1,6 @@
 import { RTCRtpCodecParameters, type RTCIceServer, type RTCPeerConnectionConfig } from 'werift';
 import { DEFAULT_GATHER_TIMEOUT_MS, iceServersForWerift } from './ice-servers.ts';
-import { isLocalAddress } from './interfaces.ts';
+import { isLocalAddress } from '../util/network-interfaces.ts';
 
 /** werift's peer connection settings for one session: codecs, ICE servers, ports, addresses. */
 

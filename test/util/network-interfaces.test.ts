@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { bridgeAddresses, gatherAddressCount } from '../../src/webrtc/interfaces.ts';
+import { bridgeAddresses, gatherAddressCount } from '../../src/util/network-interfaces.ts';
 
 const v4 = (address: string, internal = false) => ({ address, family: 'IPv4', internal }) as NetworkInterfaceInfo;
 const v6 = (address: string) => ({ address, family: 'IPv6', internal: false }) as NetworkInterfaceInfo;

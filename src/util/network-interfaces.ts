@@ -5,9 +5,25 @@ import { networkInterfaces } from 'node:os';
  * advertises them, but no Echo can reach them; with `network_mode: host` they are always there.
  */
 export function bridgeAddresses(interfaces = networkInterfaces()): string[] {
-  const bridge = /^(docker\d*|br-[0-9a-f]+|podman\d*|cni\d*|virbr\d*|lxdbr\d*)$/;
   return Object.entries(interfaces).flatMap(([name, addresses]) =>
-    bridge.test(name) ? (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address) : [],
+    isContainerBridge(name) ? (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address) : [],
+  );
+}
+
+export function isContainerBridge(name: string): boolean {
+  return /^(docker\d*|br-[0-9a-f]+|podman\d*|cni\d*|virbr\d*|lxdbr\d*)$/.test(name);
+}
+
+/**
+ * The external IPv4 addresses werift gathers on when no host addresses are configured: every one
+ * but those of the interfaces it skips (VPN tunnels, VM and container veths) and link-local ones.
+ */
+export function gatherableAddresses(interfaces = networkInterfaces()): Array<{ interfaceName: string; address: string }> {
+  const skipped = /^(ipsec|tun|utun|tap|vmnet|veth)/;
+  return Object.entries(interfaces).flatMap(([interfaceName, list]) =>
+    skipped.test(interfaceName)
+      ? []
+      : (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')).map((a) => ({ interfaceName, address: a.address })),
   );
 }
 
@@ -18,11 +34,7 @@ export function bridgeAddresses(interfaces = networkInterfaces()): string[] {
  */
 export function gatherAddressCount(hostAddresses: string[] | undefined, interfaces = networkInterfaces()): number {
   if (hostAddresses) return new Set(hostAddresses).size;
-  const skipped = /^(ipsec|tun|utun|tap|vmnet|veth)/;
-  const addresses = Object.entries(interfaces).flatMap(([name, list]) =>
-    skipped.test(name) ? [] : (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')),
-  );
-  return Math.max(1, addresses.length);
+  return Math.max(1, gatherableAddresses(interfaces).length);
 }
 
 /**
