@@ -4,11 +4,10 @@
  * --onvif the camera is inspected first and the stream it chose, confirmed by DESCRIBE, is what
  * gets saved. The password is read from a file and never printed.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigSaveError, resolveConfigPath, saveConfigEdit, type CameraEntry } from '../config/config-file.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { redactSecrets } from '../util/redact.ts';
-import type { CamerasCliIo } from './cameras-cli.ts';
+import { passwordScrubber, readPasswordFile, type CamerasCliIo } from './cameras-cli.ts';
 import { inspectOnvifDevice, InspectError } from './inspect.ts';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -39,17 +38,9 @@ export async function camerasAdd(values: Values, io: CamerasCliIo): Promise<numb
   if ((url === undefined) === (onvifUrl === undefined)) return usage(io, 'give either --url rtsp://… or --onvif http://IP --user U --password-file F');
   if (passwordFile !== undefined && username === undefined) return usage(io, '--password-file needs --user');
 
-  let password: string | undefined;
-  if (passwordFile !== undefined) {
-    try {
-      // The file's one line; a trailing newline is not part of the password.
-      password = (io.readFile ?? ((path: string) => readFileSync(path, 'utf8')))(passwordFile).replace(/\r?\n$/, '');
-    } catch (err) {
-      io.stderr(`${NAME}: cannot read the password file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
-      return 1;
-    }
-  }
-  const scrub = (text: string) => redactSecrets(password && password.length >= 4 ? text.split(password).join('***') : text);
+  const password = passwordFile === undefined ? undefined : readPasswordFile(io, passwordFile, NAME);
+  if (password === null) return 1;
+  const scrub = passwordScrubber(password);
 
   const camera: CameraEntry = { id, name, kind };
   if (url !== undefined) {

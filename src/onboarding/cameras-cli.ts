@@ -119,19 +119,9 @@ async function inspect(values: Values, io: CamerasCliIo): Promise<number> {
     io.stderr(`${name}: --password-file needs --user\n`);
     return 2;
   }
-  let password: string | undefined;
-  if (passwordFile !== undefined) {
-    try {
-      // The file's one line; a trailing newline is not part of the password.
-      password = (io.readFile ?? ((path: string) => readFileSync(path, 'utf8')))(passwordFile).replace(/\r?\n$/, '');
-    } catch (err) {
-      io.stderr(`${name}: cannot read the password file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
-      return 1;
-    }
-  }
-  // Nothing here prints the password; this is the net under that promise (short ones would
-  // blank out ordinary words, and those are not worth a guess anyway).
-  const scrub = (text: string) => redactSecrets(password && password.length >= 4 ? text.split(password).join('***') : text);
+  const password = passwordFile === undefined ? undefined : readPasswordFile(io, passwordFile, name);
+  if (password === null) return 1;
+  const scrub = passwordScrubber(password);
   const out = (text: string) => io.stdout(scrub(text));
   const err = (text: string) => io.stderr(scrub(text));
 
@@ -206,4 +196,22 @@ export function formatInspection(inspection: Inspection): string {
     ? `looks like one (${inspection.doorbell.why}): confirm it when adding (kind: doorbell)`
     : 'nothing says so (kind: camera, unless you know better)');
   return `${lines.join('\n')}\n`;
+}
+
+/** The password file's one line (a trailing newline is not part of it); null once it said why it cannot be read. */
+export function readPasswordFile(io: CamerasCliIo, path: string, command: string): string | null {
+  try {
+    return (io.readFile ?? ((file: string) => readFileSync(file, 'utf8')))(path).replace(/\r?\n$/, '');
+  } catch (err) {
+    io.stderr(`${command}: cannot read the password file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    return null;
+  }
+}
+
+/**
+ * Nothing in these commands prints the password; this is the net under that promise (short ones
+ * would blank out ordinary words, and those are not worth a guess anyway).
+ */
+export function passwordScrubber(password: string | undefined): (text: string) => string {
+  return (text) => redactSecrets(password && password.length >= 4 ? text.split(password).join('***') : text);
 }
